@@ -1,0 +1,106 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let packageDir = Context.packageDirectory
+
+/// Every plugin `.so` exports exactly one symbol, `gw_plugin_entry_v1`.
+let pluginLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--version-script=\(packageDir)/Plugins/exports.map"])
+]
+
+let package = Package(
+    name: "gw",
+    products: [
+        .executable(name: "gw", targets: ["gw"]),
+        .library(name: "GatewayPluginSDK", targets: ["GatewayPluginSDK"]),
+        // The minimal Swift sample plugin: libgw_sample_swift.so
+        .library(name: "gw_sample_swift", type: .dynamic, targets: ["SwiftHelloPlugin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // The plugin ABI: gw_plugin.h and nothing else. Plain C11.
+        .target(
+            name: "CGatewayPlugin",
+            path: "Sources/PluginAPI",
+            exclude: ["SDK"],
+            publicHeadersPath: "include"
+        ),
+        // Thin Swift SDK for plugin authors. Depends on the header only.
+        .target(
+            name: "GatewayPluginSDK",
+            dependencies: ["CGatewayPlugin"],
+            path: "Sources/PluginAPI/SDK"
+        ),
+        // PCRE2 (libpcre2-dev) for regex routes and rewrites.
+        .systemLibrary(
+            name: "CPCRE2",
+            path: "Sources/CPCRE2",
+            pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]
+        ),
+        // Loads plugins and runs filter chains. No sockets.
+        .target(
+            name: "PluginHost",
+            dependencies: [
+                "CGatewayPlugin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The gateway executable: server, routing, upstreams, admin, config, CLI.
+        .executableTarget(
+            name: "gw",
+            dependencies: [
+                "PluginHost",
+                "CPCRE2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Sample Swift plugin (what a third-party Swift author copies).
+        .target(
+            name: "SwiftHelloPlugin",
+            dependencies: ["GatewayPluginSDK"],
+            path: "sample-plugins/swift-hello/Sources",
+            linkerSettings: pluginLinkerSettings
+        ),
+        // Helpers shared by the test suites: test upstreams, a client, a running gateway.
+        .target(
+            name: "GatewayTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/GatewayTestSupport"
+        ),
+        .testTarget(
+            name: "PluginHostTests",
+            dependencies: ["PluginHost", "GatewayTestSupport"]
+        ),
+        .testTarget(
+            name: "gwTests",
+            dependencies: [
+                "gw", "PluginHost", "GatewayTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

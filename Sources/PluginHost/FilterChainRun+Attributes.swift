@@ -1,0 +1,110 @@
+import CGatewayPlugin
+import NIOCore
+import NIOHTTP1
+
+extension FilterChainRun {
+    /// The value of a `gw_attribute`, or nil if not known (yet).
+    func attribute(_ raw: UInt32) -> String? {
+        switch raw {
+        case GW_ATTR_METHOD.rawValue: return requestHead.method.rawValue
+        case GW_ATTR_PATH.rawValue:
+            let uri = requestHead.uri
+            return uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+        case GW_ATTR_QUERY.rawValue:
+            let uri = requestHead.uri
+            return uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
+        case GW_ATTR_AUTHORITY.rawValue: return requestHead.headers.first(name: "host") ?? ""
+        case GW_ATTR_SCHEME.rawValue: return info.scheme
+        case GW_ATTR_CLIENT_ADDRESS.rawValue: return info.clientAddress
+        case GW_ATTR_REQUEST_ID.rawValue: return info.requestID
+        case GW_ATTR_ROUTE_NAME.rawValue: return info.routeName
+        case GW_ATTR_UPSTREAM_NAME.rawValue: return info.upstreamName
+        case GW_ATTR_RESPONSE_STATUS.rawValue: return responseHead.map { String($0.status.code) }
+        case GW_ATTR_PROTOCOL.rawValue: return "HTTP/\(requestHead.version.major).\(requestHead.version.minor)"
+        default: return nil
+        }
+    }
+
+    /// Change a settable attribute. Request attributes only before the head left.
+    func setAttribute(_ raw: UInt32, _ value: String) -> gw_result {
+        let requestOpen = !directions[FlowDirection.request.rawValue].headersComplete
+        switch raw {
+        case GW_ATTR_METHOD.rawValue:
+            guard requestOpen, !value.isEmpty, value.utf8.allSatisfy(isTokenByte) else { return GW_E_BAD_ARGUMENT }
+            requestHead.method = HTTPMethod(rawValue: value)
+        case GW_ATTR_PATH.rawValue:
+            guard requestOpen, value.hasPrefix("/"), !value.contains("?"), !value.contains(" ") else { return GW_E_BAD_ARGUMENT }
+            let uri = requestHead.uri
+            let query = uri.firstIndex(of: "?").map { String(uri[$0...]) } ?? ""
+            requestHead.uri = value + query
+        case GW_ATTR_QUERY.rawValue:
+            guard requestOpen, !value.contains(" "), !value.contains("#") else { return GW_E_BAD_ARGUMENT }
+            let uri = requestHead.uri
+            let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+            requestHead.uri = value.isEmpty ? path : path + "?" + value
+        case GW_ATTR_AUTHORITY.rawValue:
+            guard requestOpen, !value.isEmpty, !value.contains(" ") else { return GW_E_BAD_ARGUMENT }
+            requestHead.headers.replaceOrAdd(name: "host", value: value)
+        case GW_ATTR_RESPONSE_STATUS.rawValue:
+            guard responseHead != nil, !directions[FlowDirection.response.rawValue].headersComplete,
+                let code = Int(value), code >= 200, code <= 599
+            else { return GW_E_BAD_ARGUMENT }
+            responseHead?.status = HTTPResponseStatus(statusCode: code)
+        default:
+            return GW_E_BAD_ARGUMENT
+        }
+        return GW_OK
+    }
+
+    /// Start a host-driven HTTP call for the current filter.
+    func startCallout(_ request: CalloutRequest, idOut: UnsafeMutablePointer<UInt64>) -> gw_result {
+        guard let client = services.callouts else { return GW_E_UNSUPPORTED }
+        let index = currentFilter
+        guard index >= 0 else { return GW_E_WRONG_CONTEXT }
+        let id = nextCalloutID
+        nextCalloutID += 1
+        idOut.pointee = id
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        client.execute(request, on: loop).hop(to: loop).whenComplete { result in
+            bound.value.deliverCallout(filter: index, id: id, result: result)
+        }
+        return GW_OK
+    }
+
+    private func deliverCallout(filter index: Int, id: UInt64, result: Result<CalloutResponse, any Error>) {
+        guard !finished, let instance = instances[index], let hook = chain.filters[index].table.on_callout_done else { return }
+        continueRequested = false
+        withHook(index) {
+            switch result {
+            case .success(let response):
+                let headers = response.headers.map { gw_header(name: arena.store($0.0), value: arena.store($0.1)) }
+                let body = response.body.withUnsafeReadableBytes { arena.store($0) }
+                headers.withUnsafeBufferPointer { list in
+                    hook(
+                        instance, opaque, id, GW_CALLOUT_OK, UInt32(response.status), list.baseAddress, list.count,
+                        gw_bytes(ptr: body.baseAddress?.assumingMemoryBound(to: UInt8.self), len: body.count))
+                }
+            case .failure(let error):
+                let code: gw_callout_result
+                switch error as? CalloutFailure {
+                case .timeout: code = GW_CALLOUT_TIMEOUT
+                case .connectFailed: code = GW_CALLOUT_CONNECT_FAILED
+                case .tooLarge: code = GW_CALLOUT_TOO_LARGE
+                default: code = GW_CALLOUT_RESET
+                }
+                hook(instance, opaque, id, code, 0, nil, 0, gw_bytes(ptr: nil, len: 0))
+            }
+        }
+        afterAsyncHook(index)
+    }
+}
+
+@inline(__always)
+func isTokenByte(_ c: UInt8) -> Bool {
+    switch c {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        return true
+    default:
+        return "!#$%&'*+-.^_`|~".utf8.contains(c)
+    }
+}

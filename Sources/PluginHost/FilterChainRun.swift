@@ -1,0 +1,279 @@
+import CGatewayPlugin
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Facts about a stream that the server knows and plugins may read.
+public struct StreamInfo: Sendable {
+    public var scheme: String
+    public var clientAddress: String
+    public var requestID: String
+    public var routeName: String
+    public var upstreamName: String
+
+    public init(scheme: String, clientAddress: String, requestID: String, routeName: String, upstreamName: String) {
+        self.scheme = scheme
+        self.clientAddress = clientAddress
+        self.requestID = requestID
+        self.routeName = routeName
+        self.upstreamName = upstreamName
+    }
+}
+
+/// A reply a filter sends instead of the upstream's.
+public struct LocalReply: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+    public var details: String
+}
+
+/// A filter that failed, under failure mode `closed`.
+public struct FilterFailure: Error, Sendable, CustomStringConvertible {
+    public let filter: String
+    public let plugin: String
+    public let reason: String
+    public var description: String { "filter \(filter) (plugin \(plugin)) failed: \(reason)" }
+}
+
+/// Which way data flows; matches `gw_direction`.
+public enum FlowDirection: Int, Sendable {
+    case request = 0
+    case response = 1
+}
+
+/// What the server does with the outcomes of a filter run. Called on the stream's loop.
+public protocol FilterChainRunDelegate: AnyObject {
+    /// Every request header hook passed: send `run.requestHead` upstream.
+    func filterRunRequestHeadersDone(_ run: FilterChainRun)
+    /// Request body bytes ready for the upstream (`end`: the request is complete).
+    func filterRun(_ run: FilterChainRun, forwardRequestBody body: ByteBuffer, end: Bool)
+    /// Every response header hook passed: send `run.responseHead` downstream.
+    func filterRunResponseHeadersDone(_ run: FilterChainRun)
+    /// Response body bytes ready for the client.
+    func filterRun(_ run: FilterChainRun, forwardResponseBody body: ByteBuffer, end: Bool)
+    /// A filter answered; the upstream exchange (if any) must be abandoned.
+    func filterRun(_ run: FilterChainRun, sendLocalReply reply: LocalReply)
+    /// A fail-closed filter failed: answer 500 (or reset if the response started).
+    func filterRun(_ run: FilterChainRun, failed failure: FilterFailure)
+    /// A filter reset the stream, or a held body outgrew its limit.
+    func filterRun(_ run: FilterChainRun, reset reason: String, status: HTTPResponseStatus)
+}
+
+/// One stream's pass through a route's filter chain: request hooks in chain order,
+/// response hooks in reverse, with pause/resume, body buffering and SSE framing.
+///
+/// Loop-bound: every method runs on `loop`. The object's address is the
+/// `gw_stream *` plugins receive.
+public final class FilterChainRun {
+    public let chain: FilterChain
+    public let loop: any EventLoop
+    public weak var delegate: (any FilterChainRunDelegate)?
+    public var requestHead: HTTPRequestHead
+    public internal(set) var responseHead: HTTPResponseHead?
+    public var info: StreamInfo
+    /// Per-request metadata shared by filters (and read by the call log).
+    public internal(set) var metadata: [String: [UInt8]] = [:]
+    /// Largest body a filter may hold (GW_BUFFER, pauses) before the stream fails.
+    public let bufferLimit: Int
+    let services: HostServices
+
+    var instances: [UnsafeMutableRawPointer?]
+    var skipped: [Bool]
+    var directions = [DirectionState(), DirectionState()]
+    var terminated = false
+    var finished = false
+    var hookDepth = 0
+    var currentFilter = -1
+    var currentBody: [ByteBuffer?] = [nil, nil]
+    var currentBodyTouched = false
+    var pendingReply: LocalReply?
+    var pendingReset: String?
+    var continueRequested = false
+    let arena = HookArena()
+    var asyncHandles: [AsyncHandle] = []
+    var nextCalloutID: UInt64 = 1
+
+    /// Create the filters (`filter_new`) for a new stream.
+    public init(
+        chain: FilterChain, loop: any EventLoop, requestHead: HTTPRequestHead, info: StreamInfo,
+        services: HostServices, bufferLimit: Int
+    ) {
+        self.chain = chain
+        self.loop = loop
+        self.requestHead = requestHead
+        self.info = info
+        self.services = services
+        self.bufferLimit = bufferLimit
+        let count = chain.filters.count
+        self.instances = Array(repeating: nil, count: count)
+        self.skipped = Array(repeating: false, count: count)
+        for d in 0..<2 {
+            directions[d].stageBuffers = Array(repeating: nil, count: count)
+        }
+    }
+
+    var opaque: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    static func from(_ pointer: OpaquePointer) -> FilterChainRun {
+        Unmanaged<FilterChainRun>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+
+    /// True while the request side waits on a filter (pause, buffering): the server
+    /// should stop reading from the client until it flows again.
+    public var isRequestHeld: Bool {
+        let d = directions[FlowDirection.request.rawValue]
+        return !d.headersComplete || d.bodyPause != nil
+    }
+
+    /// True while the response side waits on a filter.
+    public var isResponseHeld: Bool {
+        let d = directions[FlowDirection.response.rawValue]
+        return !d.headersComplete || d.bodyPause != nil
+    }
+
+    // MARK: - Entry points for the server
+
+    /// Create every filter and run the request header hooks.
+    public func start(endOfStream: Bool) {
+        for (index, filter) in chain.filters.enumerated() {
+            let instance = filter.table.filter_new?(filter.config, opaque)
+            if instance == nil {
+                guard handleFailure(index, reason: "filter_new returned NULL") else { return }
+                continue
+            }
+            instances[index] = instance
+        }
+        directions[FlowDirection.request.rawValue].headersEndOfStream = endOfStream
+        runHeaders(.request)
+    }
+
+    /// A chunk of request body from the client (`end`: the request is complete).
+    public func requestBody(_ chunk: ByteBuffer, end: Bool) {
+        receiveBody(.request, chunk, end: end)
+    }
+
+    /// The upstream's response head arrived.
+    public func startResponse(_ head: HTTPResponseHead, endOfStream: Bool) {
+        guard !terminated else { return }
+        responseHead = head
+        let d = FlowDirection.response.rawValue
+        directions[d].headersEndOfStream = endOfStream
+        if head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+            directions[d].isEventStream = true
+        }
+        runHeaders(.response)
+    }
+
+    /// A chunk of response body from the upstream.
+    public func responseBody(_ chunk: ByteBuffer, end: Bool) {
+        receiveBody(.response, chunk, end: end)
+    }
+
+    /// The exchange is over (answered, failed or the client went away): call
+    /// `on_stream_complete` and `filter_destroy` on every filter. Idempotent.
+    public func finish() {
+        guard !finished else { return }
+        finished = true
+        terminated = true
+        for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+        for index in chain.filters.indices {
+            guard let instance = instances[index], let complete = chain.filters[index].table.on_stream_complete else { continue }
+            withHook(index) { complete(instance, opaque) }
+        }
+        for handle in asyncHandles { handle.invalidate() }
+        asyncHandles.removeAll()
+        for index in chain.filters.indices {
+            guard let instance = instances[index] else { continue }
+            chain.filters[index].table.filter_destroy?(instance)
+            instances[index] = nil
+        }
+    }
+
+    // MARK: - Hook plumbing
+
+    /// Run `body` as a hook of filter `index`: host calls that need [HOOK] work inside.
+    @inline(__always)
+    func withHook<R>(_ index: Int, _ body: () -> R) -> R {
+        let previous = currentFilter
+        currentFilter = index
+        hookDepth += 1
+        defer {
+            hookDepth -= 1
+            currentFilter = previous
+            if hookDepth == 0 { arena.reset() }
+        }
+        return body()
+    }
+
+    enum Outcome {
+        case proceed, buffer, pause, stop
+    }
+
+    /// Turn a raw status into an outcome; `nil` means the filter failed (already handled:
+    /// the caller continues if the filter was skipped, see `handleFailure`).
+    func interpret(_ raw: UInt32, filter index: Int, allowBuffer: Bool = true) -> Outcome? {
+        if pendingReply != nil || pendingReset != nil { return .stop }
+        switch raw {
+        case GW_CONTINUE.rawValue: return .proceed
+        case GW_PAUSE.rawValue: return .pause
+        case GW_BUFFER.rawValue where allowBuffer: return .buffer
+        case GW_STOP.rawValue:
+            _ = handleFailure(index, reason: "returned GW_STOP without sending a reply")
+            return nil
+        default:
+            _ = handleFailure(index, reason: "returned unknown status \(raw)")
+            return nil
+        }
+    }
+
+    /// Apply the filter's failure mode. Returns true if the chain goes on (filter skipped).
+    @discardableResult
+    func handleFailure(_ index: Int, reason: String) -> Bool {
+        let filter = chain.filters[index]
+        services.logger.warning(
+            "filter failed",
+            metadata: [
+                "gw.filter": "\(filter.name)", "gw.plugin": "\(filter.plugin.name)", "error.message": "\(reason)",
+                "gw.request.id": "\(info.requestID)", "gw.failure_mode": "\(filter.failureMode.rawValue)",
+            ])
+        switch filter.failureMode {
+        case .open:
+            skipped[index] = true
+            return true
+        case .closed:
+            guard !terminated else { return false }
+            terminated = true
+            for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+            delegate?.filterRun(self, failed: FilterFailure(filter: filter.name, plugin: filter.plugin.name, reason: reason))
+            return false
+        }
+    }
+
+    /// If a filter replied or reset during the last hook, deliver it. Returns true if so.
+    func deliverPendingReply() -> Bool {
+        if let reason = pendingReset {
+            pendingReset = nil
+            terminated = true
+            delegate?.filterRun(self, reset: reason, status: .internalServerError)
+            return true
+        }
+        if let reply = pendingReply {
+            pendingReply = nil
+            terminated = true
+            for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+            delegate?.filterRun(self, sendLocalReply: reply)
+            return true
+        }
+        return false
+    }
+
+    /// Order of filter indices for a direction: request in chain order, response reversed.
+    @inline(__always)
+    func filterIndex(_ direction: FlowDirection, _ position: Int) -> Int {
+        direction == .request ? position : chain.filters.count - 1 - position
+    }
+}
+
+@available(*, unavailable)
+extension FilterChainRun: Sendable {}

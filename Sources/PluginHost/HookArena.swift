@@ -1,0 +1,52 @@
+import CGatewayPlugin
+
+/// Memory for "hook-borrowed" views handed to plugins: values are copied in, never
+/// moved, and the whole arena is recycled when the outermost hook returns.
+final class HookArena {
+    private static let blockSize = 4096
+    private var blocks: [UnsafeMutableRawBufferPointer] = []
+    private var used = 0
+
+    deinit {
+        for block in blocks { block.deallocate() }
+    }
+
+    /// Copy `bytes` and return a view that stays valid until `reset()`.
+    func store(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let count = bytes.count
+        guard count > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        if blocks.isEmpty || used + count > blocks[blocks.count - 1].count {
+            let block = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: max(Self.blockSize, count), alignment: 8)
+            blocks.append(block)
+            used = 0
+        }
+        let block = blocks[blocks.count - 1]
+        let destination = UnsafeMutableRawBufferPointer(rebasing: block[used..<(used + count)])
+        destination.copyMemory(from: bytes)
+        used += count
+        return UnsafeRawBufferPointer(destination)
+    }
+
+    func store(_ string: String) -> gw_str {
+        var copy = string
+        return copy.withUTF8 { utf8 in
+            let view = store(UnsafeRawBufferPointer(utf8))
+            return gw_str(ptr: view.baseAddress?.assumingMemoryBound(to: CChar.self), len: view.count)
+        }
+    }
+
+    func store(bytes: [UInt8]) -> gw_bytes {
+        bytes.withUnsafeBytes { raw in
+            let view = store(raw)
+            return gw_bytes(ptr: view.baseAddress?.assumingMemoryBound(to: UInt8.self), len: view.count)
+        }
+    }
+
+    /// Forget every stored value; keeps the first block for reuse.
+    func reset() {
+        guard used > 0 || blocks.count > 1 else { return }
+        while blocks.count > 1 { blocks.removeLast().deallocate() }
+        used = 0
+    }
+}

@@ -1,0 +1,422 @@
+import CGatewayPlugin
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The one `gw_host_v1` table every plugin receives. Its callbacks are non-capturing
+/// closures; per-object context arrives through the opaque handles.
+final class HostTable: @unchecked Sendable {
+    // @unchecked: the table is written once in init and only read afterwards.
+    static let shared = HostTable()
+    static let version = "gw/0.1.0"
+    let pointer: UnsafeMutablePointer<gw_host_v1>
+
+    private init() {
+        let versionBytes = UnsafeMutableBufferPointer<CChar>.allocate(capacity: Self.version.utf8.count)
+        _ = versionBytes.initialize(from: Self.version.utf8.map { CChar(bitPattern: $0) })
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(
+            to: gw_host_v1(
+                struct_size: UInt32(MemoryLayout<gw_host_v1>.size),
+                abi_major: UInt16(GW_ABI_MAJOR),
+                abi_minor: UInt16(GW_ABI_MINOR),
+                host_version: gw_str(ptr: versionBytes.baseAddress, len: versionBytes.count),
+                features: HostFeatures.offered,
+                worker_count: UInt32(System.coreCount),
+                reserved0: 0,
+                log_enabled: hostLogEnabled,
+                log: hostLog,
+                monotonic_ns: { MonotonicClock.nanoseconds() },
+                config_error: hostConfigError,
+                metric_define: hostMetricDefine,
+                metric_record: hostMetricRecord,
+                header_get: hostHeaderGet,
+                headers_get: hostHeadersGet,
+                header_set: hostHeaderSet,
+                header_add: hostHeaderAdd,
+                header_remove: hostHeaderRemove,
+                attribute_get: hostAttributeGet,
+                attribute_set: hostAttributeSet,
+                body_get: hostBodyGet,
+                body_replace: hostBodyReplace,
+                body_append: hostBodyAppend,
+                send_local_reply: hostSendLocalReply,
+                stream_continue: hostStreamContinue,
+                stream_reset: hostStreamReset,
+                async_acquire: hostAsyncAcquire,
+                async_post: hostAsyncPost,
+                async_resume: hostAsyncResume,
+                async_release: { Unmanaged<AsyncHandle>.fromOpaque(UnsafeRawPointer($0)).release() },
+                http_callout: hostHTTPCallout,
+                metadata_set: hostMetadataSet,
+                metadata_get: hostMetadataGet,
+                kv_get: hostKVGet,
+                kv_set: hostKVSet,
+                kv_incr: hostKVIncr,
+                kv_delete: hostKVDelete
+            ))
+    }
+}
+
+// MARK: - Helpers
+
+extension gw_str {
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: ptr, count: ptr == nil ? 0 : len) }
+    var string: String { String(self) }
+    /// A header name or value must not contain CR, LF or NUL.
+    var isSafeHeaderText: Bool { !buffer.contains { $0 == 13 || $0 == 10 || $0 == 0 } }
+}
+
+extension gw_bytes {
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: ptr, count: ptr == nil ? 0 : len) }
+}
+
+/// ASCII case-insensitive comparison of a Swift string with raw bytes, no allocation.
+func equalsIgnoringCase(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var index = 0
+    for c in string.utf8 {
+        guard index < bytes.count else { return false }
+        var a = c
+        var b = bytes[index]
+        if a >= 65 && a <= 90 { a += 32 }
+        if b >= 65 && b <= 90 { b += 32 }
+        guard a == b else { return false }
+        index += 1
+    }
+    return index == bytes.count
+}
+
+/// The run behind `s`, if the call is made inside one of its hooks on its loop.
+@inline(__always)
+private func hookRun(_ s: OpaquePointer) -> FilterChainRun? {
+    let run = FilterChainRun.from(s)
+    guard run.hookDepth > 0, run.loop.inEventLoop else { return nil }
+    return run
+}
+
+private func level(_ l: gw_log_level) -> Logger.Level {
+    switch l.rawValue {
+    case GW_LOG_TRACE.rawValue: return .trace
+    case GW_LOG_DEBUG.rawValue: return .debug
+    case GW_LOG_INFO.rawValue: return .info
+    case GW_LOG_WARN.rawValue: return .warning
+    default: return .error
+    }
+}
+
+// MARK: - Logging, config errors, metrics
+
+private let hostLogEnabled: @convention(c) (OpaquePointer, gw_log_level) -> Bool = { p, l in
+    LoadedPlugin.from(p).services.logger.logLevel <= level(l)
+}
+
+private let hostLog: @convention(c) (OpaquePointer, gw_log_level, gw_str) -> Void = { p, l, message in
+    let plugin = LoadedPlugin.from(p)
+    plugin.services.logger.log(level: level(l), "\(message.string)", metadata: ["gw.plugin": "\(plugin.name)"])
+}
+
+private let hostConfigError: @convention(c) (OpaquePointer, gw_str) -> Void = { c, message in
+    let handle = ConfigHandle.from(c)
+    guard handle.inConfigNew else { return }
+    handle.errors.append(message.string)
+}
+
+private let hostMetricDefine:
+    @convention(c) (OpaquePointer, gw_metric_kind, gw_str, UnsafePointer<gw_str>?, Int, UnsafeMutablePointer<UInt32>) ->
+        gw_result = { c, kind, name, labels, count, idOut in
+            let handle = ConfigHandle.from(c)
+            guard handle.inConfigNew else { return GW_E_WRONG_CONTEXT }
+            let metricName = name.string
+            guard !metricName.isEmpty, metricName.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 })
+            else { return GW_E_BAD_ARGUMENT }
+            let metricKind: MetricsRegistry.Kind
+            switch kind.rawValue {
+            case GW_METRIC_COUNTER.rawValue: metricKind = .counter
+            case GW_METRIC_GAUGE.rawValue: metricKind = .gauge
+            case GW_METRIC_HISTOGRAM.rawValue: metricKind = .histogram
+            default: return GW_E_BAD_ARGUMENT
+            }
+            var names: [String] = []
+            for i in 0..<count { names.append(labels.map { String($0[i]) } ?? "") }
+            guard let id = handle.plugin.services.metrics.define(name: "gw_plugin_" + metricName, kind: metricKind, labelNames: names)
+            else { return GW_E_BAD_ARGUMENT }
+            idOut.pointee = id
+            return GW_OK
+        }
+
+private let hostMetricRecord: @convention(c) (OpaquePointer, UInt32, UnsafePointer<gw_str>?, Int, Double) -> gw_result = {
+    c, id, labels, count, value in
+    let handle = ConfigHandle.from(c)
+    var values: [String] = []
+    for i in 0..<count { values.append(labels.map { String($0[i]) } ?? "") }
+    return handle.plugin.services.metrics.record(id: id, labels: values, value: value) ? GW_OK : GW_E_BAD_ARGUMENT
+}
+
+// MARK: - Headers
+
+private func headers(of run: FilterChainRun, _ dir: gw_direction) -> HTTPHeaders? {
+    dir.rawValue == GW_REQUEST.rawValue ? run.requestHead.headers : run.responseHead?.headers
+}
+
+private func mutateHeaders(_ run: FilterChainRun, _ dir: gw_direction, _ body: (inout HTTPHeaders) -> Void) -> gw_result {
+    if dir.rawValue == GW_REQUEST.rawValue {
+        body(&run.requestHead.headers)
+        return GW_OK
+    }
+    guard run.responseHead != nil else { return GW_E_WRONG_CONTEXT }
+    body(&run.responseHead!.headers)
+    return GW_OK
+}
+
+private let hostHeaderGet:
+    @convention(c) (OpaquePointer, gw_direction, gw_str, Int, UnsafeMutablePointer<gw_str>, UnsafeMutablePointer<Int>?) ->
+        gw_result = { s, dir, name, index, valueOut, countOut in
+            guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+            guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
+            let wanted = name.buffer
+            var seen = 0
+            var found: String?
+            for (fieldName, value) in fields where equalsIgnoringCase(fieldName, wanted) {
+                if seen == index { found = value }
+                seen += 1
+            }
+            countOut?.pointee = seen
+            guard let found else { return GW_E_NOT_FOUND }
+            valueOut.pointee = run.arena.store(found)
+            return GW_OK
+        }
+
+private let hostHeadersGet:
+    @convention(c) (OpaquePointer, gw_direction, UnsafeMutablePointer<gw_header>?, Int, UnsafeMutablePointer<Int>) -> gw_result = {
+        s, dir, out, capacity, countOut in
+        guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+        guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
+        countOut.pointee = fields.count
+        guard capacity >= fields.count else { return GW_E_BUFFER_TOO_SMALL }
+        guard let out else { return fields.isEmpty ? GW_OK : GW_E_BAD_ARGUMENT }
+        for (i, field) in fields.enumerated() {
+            out[i] = gw_header(name: run.arena.store(field.name), value: run.arena.store(field.value))
+        }
+        return GW_OK
+    }
+
+private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard name.len > 0, name.isSafeHeaderText, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    return mutateHeaders(run, dir) { $0.replaceOrAdd(name: name.string, value: value.string) }
+}
+
+private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard name.len > 0, name.isSafeHeaderText, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    return mutateHeaders(run, dir) { $0.add(name: name.string, value: value.string) }
+}
+
+private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    return mutateHeaders(run, dir) { $0.remove(name: name.string) }
+}
+
+// MARK: - Attributes
+
+private let hostAttributeGet: @convention(c) (OpaquePointer, gw_attribute, UnsafeMutablePointer<gw_str>) -> gw_result = {
+    s, attr, out in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let value = run.attribute(attr.rawValue) else { return GW_E_NOT_FOUND }
+    out.pointee = run.arena.store(value)
+    return GW_OK
+}
+
+private let hostAttributeSet: @convention(c) (OpaquePointer, gw_attribute, gw_str) -> gw_result = { s, attr, value in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    return run.setAttribute(attr.rawValue, value.string)
+}
+
+// MARK: - Body
+
+private let hostBodyGet: @convention(c) (OpaquePointer, gw_direction, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
+    s, dir, out in
+    guard let run = hookRun(s), dir.rawValue <= 1, let body = run.currentBody[Int(dir.rawValue)] else {
+        return GW_E_WRONG_CONTEXT
+    }
+    let view = body.withUnsafeReadableBytes { run.arena.store($0) }
+    out.pointee = gw_bytes(ptr: view.baseAddress?.assumingMemoryBound(to: UInt8.self), len: view.count)
+    return GW_OK
+}
+
+private let hostBodyReplace: @convention(c) (OpaquePointer, gw_direction, gw_bytes) -> gw_result = { s, dir, data in
+    guard let run = hookRun(s), dir.rawValue <= 1, run.currentBody[Int(dir.rawValue)] != nil else { return GW_E_WRONG_CONTEXT }
+    guard data.len <= run.bufferLimit else { return GW_E_LIMIT }
+    run.currentBody[Int(dir.rawValue)] = ByteBuffer(bytes: data.buffer)
+    run.directions[Int(dir.rawValue)].bodyModified = true
+    return GW_OK
+}
+
+private let hostBodyAppend: @convention(c) (OpaquePointer, gw_direction, gw_bytes) -> gw_result = { s, dir, data in
+    guard let run = hookRun(s), dir.rawValue <= 1, run.currentBody[Int(dir.rawValue)] != nil else { return GW_E_WRONG_CONTEXT }
+    guard (run.currentBody[Int(dir.rawValue)]?.readableBytes ?? 0) + data.len <= run.bufferLimit else { return GW_E_LIMIT }
+    run.currentBody[Int(dir.rawValue)]?.writeBytes(data.buffer)
+    run.directions[Int(dir.rawValue)].bodyModified = true
+    return GW_OK
+}
+
+// MARK: - Flow control
+
+private let hostSendLocalReply:
+    @convention(c) (OpaquePointer, UInt32, UnsafePointer<gw_header>?, Int, gw_bytes, gw_str) -> gw_result = {
+        s, status, headerList, count, body, details in
+        guard let run = hookRun(s), !run.terminated else { return GW_E_WRONG_CONTEXT }
+        guard status >= 200 && status <= 599 else { return GW_E_BAD_ARGUMENT }
+        var fields = HTTPHeaders()
+        for i in 0..<count {
+            guard let header = headerList?[i], header.name.len > 0, header.name.isSafeHeaderText, header.value.isSafeHeaderText
+            else { return GW_E_BAD_ARGUMENT }
+            fields.add(name: header.name.string, value: header.value.string)
+        }
+        let bytes = body.buffer
+        if !fields.contains(name: "content-type") && bytes.first == UInt8(ascii: "{") {
+            fields.add(name: "content-type", value: "application/json")
+        }
+        run.pendingReply = LocalReply(
+            status: HTTPResponseStatus(statusCode: Int(status)), headers: fields, body: ByteBuffer(bytes: bytes),
+            details: details.string)
+        return GW_OK
+    }
+
+private let hostStreamContinue: @convention(c) (OpaquePointer) -> gw_result = { s in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard run.isPaused(by: run.currentFilter) else { return GW_E_WRONG_CONTEXT }
+    run.continueRequested = true
+    return GW_OK
+}
+
+private let hostStreamReset: @convention(c) (OpaquePointer, gw_str) -> gw_result = { s, reason in
+    guard let run = hookRun(s), !run.terminated else { return GW_E_WRONG_CONTEXT }
+    run.pendingReset = reason.string.isEmpty ? "reset by filter" : reason.string
+    return GW_OK
+}
+
+// MARK: - Async
+
+private let hostAsyncAcquire: @convention(c) (OpaquePointer) -> OpaquePointer? = { s in
+    guard let run = hookRun(s), !run.finished, run.currentFilter >= 0 else { return nil }
+    let handle = AsyncHandle(run: run, filterIndex: run.currentFilter)
+    run.asyncHandles.append(handle)
+    return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+}
+
+/// An opaque pointer the host never dereferences, carried across threads.
+private struct OpaqueData: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer?
+}
+
+private let hostAsyncPost: @convention(c) (OpaquePointer, UInt64, UnsafeMutableRawPointer?, UInt64) -> gw_result = {
+    a, eventID, data, delay in
+    let handle = Unmanaged<AsyncHandle>.fromOpaque(UnsafeRawPointer(a)).takeUnretainedValue()
+    let payload = OpaqueData(pointer: data)
+    let posted = handle.post(after: .milliseconds(Int64(min(delay, UInt64(Int64.max / 1_000_000))))) { run, index in
+        run.deliverAsyncEvent(filter: index, eventID: eventID, data: payload.pointer)
+    }
+    return posted ? GW_OK : GW_E_STREAM_GONE
+}
+
+private let hostAsyncResume: @convention(c) (OpaquePointer) -> gw_result = { a in
+    let handle = Unmanaged<AsyncHandle>.fromOpaque(UnsafeRawPointer(a)).takeUnretainedValue()
+    let posted = handle.post(after: .zero) { run, index in
+        run.resume(filter: index)
+    }
+    return posted ? GW_OK : GW_E_STREAM_GONE
+}
+
+// MARK: - Call-outs
+
+private let hostHTTPCallout:
+    @convention(c) (OpaquePointer, gw_str, gw_str, UnsafePointer<gw_header>?, Int, gw_bytes, UInt64, UnsafeMutablePointer<UInt64>) ->
+        gw_result = { s, method, url, headerList, count, body, timeout, idOut in
+            guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+            var fields: [(String, String)] = []
+            for i in 0..<count {
+                guard let header = headerList?[i], header.name.isSafeHeaderText, header.value.isSafeHeaderText else {
+                    return GW_E_BAD_ARGUMENT
+                }
+                fields.append((header.name.string, header.value.string))
+            }
+            let request = CalloutRequest(
+                method: method.string, url: url.string, headers: fields, body: ByteBuffer(bytes: body.buffer),
+                timeout: .milliseconds(Int64(min(timeout == 0 ? 30_000 : timeout, 3_600_000))))
+            return run.startCallout(request, idOut: idOut)
+        }
+
+// MARK: - Metadata
+
+private func metadataKey(_ ns: gw_str, _ key: gw_str) -> String {
+    ns.string + "." + key.string
+}
+
+private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
+    run.metadata[metadataKey(ns, key)] = Array(value.buffer)
+    return GW_OK
+}
+
+private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
+    s, ns, key, out in
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let value = run.metadata[metadataKey(ns, key)] else { return GW_E_NOT_FOUND }
+    out.pointee = run.arena.store(bytes: value)
+    return GW_OK
+}
+
+// MARK: - Shared key-value store
+
+private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
+    let plugin = LoadedPlugin.from(p)
+    return (plugin, plugin.name + "\u{0}" + key.string)
+}
+
+private let hostKVGet:
+    @convention(c) (OpaquePointer, gw_str, UnsafeMutableRawPointer?, Int, UnsafeMutablePointer<Int>, UnsafeMutablePointer<UInt64>?) ->
+        gw_result = { p, key, dst, capacity, lenOut, casOut in
+            let (plugin, name) = kvKey(p, key)
+            guard let entry = plugin.services.kv.get(name) else { return GW_E_NOT_FOUND }
+            lenOut.pointee = entry.value.count
+            casOut?.pointee = entry.cas
+            guard capacity >= entry.value.count else { return GW_E_BUFFER_TOO_SMALL }
+            if let dst, !entry.value.isEmpty {
+                entry.value.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            return GW_OK
+        }
+
+private let hostKVSet:
+    @convention(c) (OpaquePointer, gw_str, gw_bytes, UInt64, UInt64, UnsafeMutablePointer<UInt64>?) -> gw_result = {
+        p, key, value, cas, ttl, casOut in
+        let (plugin, name) = kvKey(p, key)
+        let condition: SharedKeyValueStore.SetCondition = cas == 0 ? .always : cas == UInt64.max ? .absent : .cas(cas)
+        do {
+            let token = try plugin.services.kv.set(name, value: Array(value.buffer), condition: condition, ttlMilliseconds: ttl)
+            casOut?.pointee = token
+            return GW_OK
+        } catch {
+            return GW_E_CAS_MISMATCH
+        }
+    }
+
+private let hostKVIncr: @convention(c) (OpaquePointer, gw_str, Int64, UInt64, UnsafeMutablePointer<Int64>?) -> gw_result = {
+    p, key, delta, ttl, out in
+    let (plugin, name) = kvKey(p, key)
+    do {
+        out?.pointee = try plugin.services.kv.increment(name, by: delta, ttlMilliseconds: ttl)
+        return GW_OK
+    } catch {
+        return GW_E_BAD_ARGUMENT
+    }
+}
+
+private let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = { p, key in
+    let (plugin, name) = kvKey(p, key)
+    plugin.services.kv.delete(name)
+    return GW_OK
+}

@@ -1,0 +1,117 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The process-wide key-value store behind `kv_*`: namespaced per plugin, values
+/// copied in and out, a compare-and-swap token per entry and an optional TTL.
+///
+/// One lock around a dictionary: every operation is a lookup and a small copy.
+public final class SharedKeyValueStore: Sendable {
+    struct Entry {
+        var value: [UInt8]
+        var cas: UInt64
+        var expiresAt: UInt64  // monotonic ns; 0 = never
+    }
+
+    struct State {
+        var entries: [String: Entry] = [:]
+        var nextCAS: UInt64 = 1
+        var writesSinceSweep = 0
+
+        mutating func token() -> UInt64 {
+            defer { nextCAS &+= 1 }
+            return nextCAS
+        }
+
+        mutating func live(_ key: String, now: UInt64) -> Entry? {
+            guard let entry = entries[key] else { return nil }
+            if entry.expiresAt != 0 && entry.expiresAt <= now {
+                entries[key] = nil
+                return nil
+            }
+            return entry
+        }
+
+        mutating func sweepIfDue(now: UInt64) {
+            writesSinceSweep += 1
+            guard writesSinceSweep >= 4096 else { return }
+            writesSinceSweep = 0
+            entries = entries.filter { $0.value.expiresAt == 0 || $0.value.expiresAt > now }
+        }
+    }
+
+    public enum SetCondition: Sendable, Equatable {
+        case always
+        case absent
+        case cas(UInt64)
+    }
+
+    public enum KVError: Error, Equatable {
+        case casMismatch, notAnInteger
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func get(_ key: String) -> (value: [UInt8], cas: UInt64)? {
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { s in s.live(key, now: now).map { ($0.value, $0.cas) } }
+    }
+
+    public func set(_ key: String, value: [UInt8], condition: SetCondition, ttlMilliseconds: UInt64) throws(KVError) -> UInt64 {
+        let now = MonotonicClock.nanoseconds()
+        let expiry = ttlMilliseconds == 0 ? 0 : now &+ ttlMilliseconds &* 1_000_000
+        let result: UInt64? = state.withLock { s in
+            let current = s.live(key, now: now)
+            switch condition {
+            case .always: break
+            case .absent: if current != nil { return nil }
+            case .cas(let token): if current?.cas != token { return nil }
+            }
+            let token = s.token()
+            s.entries[key] = Entry(value: value, cas: token, expiresAt: expiry)
+            s.sweepIfDue(now: now)
+            return token
+        }
+        guard let result else { throw .casMismatch }
+        return result
+    }
+
+    public func increment(_ key: String, by delta: Int64, ttlMilliseconds: UInt64) throws(KVError) -> Int64 {
+        let now = MonotonicClock.nanoseconds()
+        let result: Int64? = state.withLock { s in
+            var value: Int64 = 0
+            var expiry: UInt64 = ttlMilliseconds == 0 ? 0 : now &+ ttlMilliseconds &* 1_000_000
+            if let current = s.live(key, now: now) {
+                guard let parsed = Int64(String(decoding: current.value, as: UTF8.self)) else { return nil }
+                value = parsed
+                expiry = current.expiresAt
+            }
+            value &+= delta
+            let token = s.token()
+            s.entries[key] = Entry(value: Array(String(value).utf8), cas: token, expiresAt: expiry)
+            s.sweepIfDue(now: now)
+            return value
+        }
+        guard let result else { throw .notAnInteger }
+        return result
+    }
+
+    public func delete(_ key: String) {
+        state.withLock { _ = $0.entries.removeValue(forKey: key) }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, without Foundation.
+public enum MonotonicClock {
+    public static func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}

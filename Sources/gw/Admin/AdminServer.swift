@@ -1,0 +1,87 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PluginHost
+
+/// The admin listener: health, readiness, loaded plugins, config version, reload
+/// and metrics. Bind it to loopback (the default); it has no authentication yet.
+enum AdminServer {
+    static func bind(host: String, port: Int, gateway: Gateway) async throws -> any Channel {
+        try await ServerBootstrap(group: gateway.group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(gateway: gateway))
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+}
+
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let gateway: Gateway
+    private var head: HTTPRequestHead?
+
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let (status, contentType, body) = answer(head)
+            var fields = HTTPHeaders()
+            fields.add(name: "content-type", value: contentType)
+            fields.add(name: "content-length", value: String(body.utf8.count))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: fields))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String, String) {
+        let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+        let json = "application/json"
+        switch (head.method, path) {
+        case (.GET, "/health"), (.GET, "/healthz"):
+            return (.ok, json, "{\"status\":\"ok\"}")
+        case (.GET, "/ready"), (.GET, "/readyz"):
+            return gateway.isDraining ? (.serviceUnavailable, json, "{\"status\":\"draining\"}") : (.ok, json, "{\"status\":\"ready\"}")
+        case (.GET, "/admin/plugins"):
+            let plugins = gateway.loader.plugins.map { p in
+                "{\"name\":\(JSON.quote(p.name)),\"version\":\(JSON.quote(p.version)),\"abi\":\"1.\(p.abiMinor)\","
+                    + "\"path\":\(JSON.quote(p.path)),\"build_info\":\(JSON.quote(p.buildInfo)),"
+                    + "\"features\":[\(HostFeatures.describe(p.requiredFeatures | p.optionalFeatures).map(JSON.quote).joined(separator: ","))],"
+                    + "\"hooks\":[\(p.hookNames.map(JSON.quote).joined(separator: ","))]}"
+            }
+            return (.ok, json, "{\"plugins\":[\(plugins.joined(separator: ","))]}")
+        case (.GET, "/admin/config"):
+            let state = gateway.currentState()
+            let routes = state.routes.routes.map { r in
+                "{\"name\":\(JSON.quote(r.name)),\"filters\":[\(r.chain.filters.map { JSON.quote($0.name) }.joined(separator: ","))]}"
+            }
+            return (.ok, json, "{\"version\":\(state.version),\"source\":\(JSON.quote(state.config.source)),\"routes\":[\(routes.joined(separator: ","))]}")
+        case (.POST, "/admin/reload"):
+            do {
+                let version = try gateway.reload()
+                return (.ok, json, "{\"status\":\"reloaded\",\"version\":\(version)}")
+            } catch {
+                return (.badRequest, json, JSON.error(type: "invalid_config", message: error.description))
+            }
+        case (.GET, "/metrics"):
+            return (.ok, "text/plain; version=0.0.4", gateway.services.metrics.render())
+        default:
+            return (.notFound, json, JSON.error(type: "not_found", message: "no admin endpoint \(head.method.rawValue) \(path)"))
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AdminHandler: Sendable {}

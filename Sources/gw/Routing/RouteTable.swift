@@ -1,0 +1,130 @@
+import NIOHTTP1
+import PluginHost
+
+/// One compiled route: its match rules and what to do with a matching request.
+final class CompiledRoute: Sendable {
+    enum PathRule: Sendable {
+        case exact(String)
+        case prefix(String)
+        case regex(PCRE2Regex)
+    }
+
+    enum HeaderRule: Sendable {
+        case exact(String)
+        case present
+        case regex(PCRE2Regex)
+    }
+
+    enum Action: Sendable {
+        case proxy(UpstreamSet)
+        case direct(status: Int, body: String, contentType: String)
+    }
+
+    let name: String
+    /// Exact hosts, or suffixes for wildcards ("*.example.com" -> ".example.com"). Empty = any.
+    let hosts: [String]
+    let methods: Set<String>
+    let path: PathRule
+    let headers: [(name: String, rule: HeaderRule)]
+    let action: Action
+    /// Path rewrite with `$1`.. captures from a regex path (or the part after a prefix as `$1`).
+    let rewritePath: String?
+    let chain: FilterChain
+
+    init(
+        name: String, hosts: [String], methods: Set<String>, path: PathRule, headers: [(name: String, rule: HeaderRule)],
+        action: Action, rewritePath: String?, chain: FilterChain
+    ) {
+        self.name = name
+        self.hosts = hosts
+        self.methods = methods
+        self.path = path
+        self.headers = headers
+        self.action = action
+        self.rewritePath = rewritePath
+        self.chain = chain
+    }
+
+    /// The path captures if this route matches, else nil.
+    func match(method: String, host: String, path requestPath: Substring, headers fields: HTTPHeaders) -> [Substring?]? {
+        if !methods.isEmpty && !methods.contains(method) { return nil }
+        if !hosts.isEmpty {
+            let bare = Self.stripPort(host).lowercased()
+            guard hosts.contains(where: { $0.hasPrefix(".") ? bare.hasSuffix($0) : bare == $0 }) else { return nil }
+        }
+        let captures: [Substring?]
+        switch path {
+        case .exact(let p):
+            guard requestPath == p else { return nil }
+            captures = [requestPath]
+        case .prefix(let p):
+            guard requestPath.hasPrefix(p) else { return nil }
+            captures = [requestPath, requestPath.dropFirst(p.count)]
+        case .regex(let regex):
+            guard let found = regex.match(String(requestPath)) else { return nil }
+            captures = found
+        }
+        for (name, rule) in headers {
+            let values = fields[name]
+            switch rule {
+            case .present: if values.isEmpty { return nil }
+            case .exact(let v): if !values.contains(v) { return nil }
+            case .regex(let r): if !values.contains(where: { r.matches($0) }) { return nil }
+            }
+        }
+        return captures
+    }
+
+    /// Apply the rewrite template to the captures.
+    func rewrite(captures: [Substring?]) -> String? {
+        guard let template = rewritePath else { return nil }
+        var out = ""
+        var chars = template.makeIterator()
+        var pendingDollar = false
+        while let c = chars.next() {
+            if pendingDollar {
+                pendingDollar = false
+                if let digit = c.wholeNumberValue {
+                    if digit < captures.count, let capture = captures[digit] { out += capture }
+                    continue
+                }
+                out.append("$")
+            }
+            if c == "$" { pendingDollar = true } else { out.append(c) }
+        }
+        if pendingDollar { out.append("$") }
+        return out
+    }
+
+    static func stripPort(_ host: String) -> Substring {
+        if host.hasPrefix("[") { return host.firstIndex(of: "]").map { host[...$0] } ?? Substring(host) }
+        return host.lastIndex(of: ":").map { host[..<$0] } ?? Substring(host)
+    }
+}
+
+/// The immutable, ordered route table: the first matching route wins.
+final class RouteTable: Sendable {
+    let routes: [CompiledRoute]
+
+    init(routes: [CompiledRoute]) {
+        self.routes = routes
+    }
+
+    struct Match {
+        let route: CompiledRoute
+        let captures: [Substring?]
+    }
+
+    func match(_ head: HTTPRequestHead) -> Match? {
+        let uri = head.uri
+        let path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
+        let host = head.headers.first(name: "host") ?? ""
+        let method = head.method.rawValue
+        for route in routes {
+            if let captures = route.match(method: method, host: host, path: path, headers: head.headers) {
+                return Match(route: route, captures: captures)
+            }
+        }
+        return nil
+    }
+}

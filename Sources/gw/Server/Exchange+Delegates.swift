@@ -1,0 +1,121 @@
+import NIOCore
+import NIOHTTP1
+import PluginHost
+
+extension Exchange: FilterChainRunDelegate {
+    func filterRunRequestHeadersDone(_ run: FilterChainRun) {
+        requestHeadersReady()
+        downstream.maybeResumeReads()
+    }
+
+    func filterRun(_ run: FilterChainRun, forwardRequestBody body: ByteBuffer, end: Bool) {
+        forwardRequestBody(body, end: end)
+        downstream.maybeResumeReads()
+    }
+
+    func filterRunResponseHeadersDone(_ run: FilterChainRun) {
+        if let head = run.responseHead { responseHeadReady(head) }
+        if !downstream.inRead { flushDownstream() }
+        connection?.handler.setHoldReads(!context.channel.isWritable)
+    }
+
+    func filterRun(_ run: FilterChainRun, forwardResponseBody body: ByteBuffer, end: Bool) {
+        forwardResponseBody(body, end: end)
+    }
+
+    func filterRun(_ run: FilterChainRun, sendLocalReply reply: LocalReply) {
+        guard !done else { return }
+        if responseStarted {
+            fail(status: .internalServerError, type: "filter_reset", message: reply.details, close: true)
+            return
+        }
+        // The upstream exchange (if any) is abandoned: its connection cannot be reused.
+        connection?.close()
+        connection = nil
+        var head = HTTPResponseHead(version: clientVersion, status: reply.status, headers: reply.headers)
+        head.headers.replaceOrAdd(name: "content-length", value: String(reply.body.readableBytes))
+        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        if !requestComplete || !clientKeepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            closeAfterResponse = true
+        }
+        done = true
+        responseStarted = true
+        run.finish()
+        context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.head(head)), promise: nil)
+        if reply.body.readableBytes > 0 && !isHEAD {
+            context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.body(.byteBuffer(reply.body))), promise: nil)
+        }
+        let lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        downstream.exchangeFinished(self, keepAlive: !closeAfterResponse, lastWrite: lastWrite)
+    }
+
+    func filterRun(_ run: FilterChainRun, failed failure: FilterFailure) {
+        fail(status: .internalServerError, type: "plugin_failure", message: failure.description, close: false)
+    }
+
+    func filterRun(_ run: FilterChainRun, reset reason: String, status: HTTPResponseStatus) {
+        let type = status == .payloadTooLarge ? "body_too_large" : "filter_reset"
+        fail(status: status, type: type, message: reason, close: true)
+    }
+
+    func flushDownstream() {
+        if downstreamNeedsFlush {
+            downstreamNeedsFlush = false
+            context.flush()
+        }
+    }
+}
+
+extension Exchange: UpstreamResponseDelegate {
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard !done else { return }
+        responseHeadReceived = true
+        firstByteTimer?.cancel()
+        firstByteTimer = nil
+        let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified
+            || head.headers.first(name: "content-length") == "0"
+        if let run {
+            run.startResponse(head, endOfStream: endOfStream)
+        } else {
+            responseHeadReady(head)
+        }
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard !done else { return }
+        if let run { run.responseBody(body, end: false) } else { forwardResponseBody(body, end: false) }
+    }
+
+    func upstreamResponseEnd() {
+        guard !done else { return }
+        if let run { run.responseBody(ByteBuffer(), end: true) } else { forwardResponseBody(ByteBuffer(), end: true) }
+    }
+
+    func upstreamReadComplete() {
+        flushDownstream()
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard !done else { return }
+        connection = nil
+        if let upstream, let index = targetIndex {
+            upstream.balancer.active[index].add(-1)
+            targetIndex = nil
+        }
+        if responseStarted {
+            abandon()
+            context.close(promise: nil)
+            return
+        }
+        let type = error is HTTPParserError ? "upstream_protocol_error" : "upstream_reset"
+        let message = error is HTTPParserError
+            ? "the upstream sent an invalid HTTP response (\(error))"
+            : "the upstream connection closed before a complete response"
+        fail(status: .badGateway, type: type, message: message, close: false)
+    }
+
+    func upstreamWritabilityChanged() {
+        downstream.maybeResumeReads()
+    }
+}

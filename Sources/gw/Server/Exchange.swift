@@ -1,0 +1,406 @@
+import NIOCore
+import NIOHTTP1
+import PluginHost
+
+/// One request/response exchange: client request -> filter chain -> upstream ->
+/// filter chain (reverse) -> client. Lives on the downstream channel's loop, as
+/// does its upstream connection.
+final class Exchange {
+    unowned let downstream: DownstreamHandler
+    let context: ChannelHandlerContext
+    let state: GatewayState
+    let requestID: String
+    var route: CompiledRoute?
+    var upstream: UpstreamSet?
+    var run: FilterChainRun?
+    var requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    var clientVersion = HTTPVersion.http1_1
+    var clientKeepAlive = true
+    var isHEAD = false
+
+    var connection: UpstreamConnection?
+    var connecting = false
+    var headSentUpstream = false
+    var pendingUpstream: [HTTPClientRequestPart] = []
+    var triedTargets: [Int] = []
+    var targetIndex: Int?
+    var clientBodyBytes = 0
+    var requestComplete = false
+    var requestForwardedEnd = false
+    var responseStarted = false
+    var responseHeadReceived = false
+    var done = false
+    var downstreamNeedsFlush = false
+    var upstreamNeedsFlush = false
+    var firstByteTimer: Scheduled<Void>?
+    var totalTimer: Scheduled<Void>?
+    var closeAfterResponse = false
+    var expectContinue = false
+
+    init(downstream: DownstreamHandler, context: ChannelHandlerContext, state: GatewayState, requestID: String) {
+        self.downstream = downstream
+        self.context = context
+        self.state = state
+        self.requestID = requestID
+    }
+
+    var loop: any EventLoop { context.eventLoop }
+
+    /// Hold client reads while the upstream is not ready or cannot take more.
+    var holdsClientReads: Bool {
+        if done || requestComplete { return false }
+        if run?.isRequestHeld == true { return true }
+        if route != nil, upstream != nil, !headSentUpstream { return true }
+        if let connection, !connection.isWritable { return true }
+        return false
+    }
+
+    // MARK: - Start
+
+    func start(_ head: HTTPRequestHead) {
+        clientVersion = head.version
+        clientKeepAlive = head.isKeepAlive
+        isHEAD = head.method == .HEAD
+        let limits = state.config.limits
+        if let problem = checkLimits(head, limits) {
+            fail(status: problem.0, type: problem.1, message: problem.2, close: true)
+            return
+        }
+        guard let match = state.routes.match(head) else {
+            fail(status: .notFound, type: "no_route", message: "no route matches \(head.method.rawValue) \(head.uri)", close: false)
+            return
+        }
+        let route = match.route
+        self.route = route
+        var head = head
+        prepareUpstreamHead(&head, match: match)
+        requestHead = head
+        if case .proxy(let upstream) = route.action { self.upstream = upstream }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            expectContinue = true
+            requestHead.headers.remove(name: "expect")
+        }
+        let total = upstream?.config.totalTimeout ?? .zero
+        if total.nanoseconds > 0 {
+            totalTimer = loop.assumeIsolated().scheduleTask(in: total) { [self] in self.timedOut(total: true) }
+        }
+        let endOfStream = !Self.hasBody(head)
+        if route.chain.isEmpty {
+            requestHeadersReady()
+        } else {
+            let info = StreamInfo(
+                scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID,
+                routeName: route.name, upstreamName: upstream?.name ?? "")
+            let run = FilterChainRun(
+                chain: route.chain, loop: loop, requestHead: head, info: info, services: state.services,
+                bufferLimit: limits.bufferBytes)
+            run.delegate = self
+            self.run = run
+            run.start(endOfStream: endOfStream)
+        }
+    }
+
+    static func hasBody(_ head: HTTPRequestHead) -> Bool {
+        if let length = head.headers.first(name: "content-length") { return length != "0" }
+        return head.headers.contains(name: "transfer-encoding")
+    }
+
+    private func checkLimits(_ head: HTTPRequestHead, _ limits: GatewayConfig.Limits) -> (HTTPResponseStatus, String, String)? {
+        if head.uri.utf8.count > limits.maxURIBytes {
+            return (.uriTooLong, "uri_too_long", "request URI exceeds \(limits.maxURIBytes) bytes")
+        }
+        if head.headers.count > limits.maxHeaders {
+            return (.requestHeaderFieldsTooLarge, "too_many_headers", "request has more than \(limits.maxHeaders) headers")
+        }
+        var bytes = 0
+        for (name, value) in head.headers { bytes += name.utf8.count + value.utf8.count }
+        if bytes > limits.maxHeaderBytes {
+            return (.requestHeaderFieldsTooLarge, "header_too_large", "request headers exceed \(limits.maxHeaderBytes) bytes")
+        }
+        if limits.maxBodyBytes > 0, let length = head.headers.first(name: "content-length").flatMap(Int.init),
+            length > limits.maxBodyBytes
+        {
+            return (.payloadTooLarge, "body_too_large", "request body exceeds \(limits.maxBodyBytes) bytes")
+        }
+        return nil
+    }
+
+    /// Forwarding headers, hop-by-hop removal, request id, rewrite, Host.
+    private func prepareUpstreamHead(_ head: inout HTTPRequestHead, match: RouteTable.Match) {
+        HopByHop.strip(&head.headers)
+        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        let client = downstream.clientAddress
+        if let existing = head.headers.first(name: "x-forwarded-for") {
+            head.headers.replaceOrAdd(name: "x-forwarded-for", value: existing + ", " + client)
+        } else {
+            head.headers.add(name: "x-forwarded-for", value: client)
+        }
+        head.headers.replaceOrAdd(name: "x-forwarded-proto", value: downstream.scheme)
+        if let host = head.headers.first(name: "host"), !head.headers.contains(name: "x-forwarded-host") {
+            head.headers.add(name: "x-forwarded-host", value: host)
+        }
+        if let rewritten = match.route.rewrite(captures: match.captures) {
+            let query = head.uri.firstIndex(of: "?").map { String(head.uri[$0...]) } ?? ""
+            head.uri = (rewritten.isEmpty ? "/" : rewritten) + query
+        }
+        head.version = .http1_1
+    }
+
+    // MARK: - Client side events
+
+    func clientBody(_ body: ByteBuffer) {
+        clientBodyBytes += body.readableBytes
+        let limit = state.config.limits.maxBodyBytes
+        if limit > 0 && clientBodyBytes > limit {
+            fail(status: .payloadTooLarge, type: "body_too_large", message: "request body exceeds \(limit) bytes", close: true)
+            return
+        }
+        if let run { run.requestBody(body, end: false) } else { forwardRequestBody(body, end: false) }
+    }
+
+    func clientEnd() {
+        requestComplete = true
+        if let run { run.requestBody(ByteBuffer(), end: true) } else { forwardRequestBody(ByteBuffer(), end: true) }
+    }
+
+    func clientGone() {
+        guard !done else { return }
+        done = true
+        abandon()
+    }
+
+    /// Drop the upstream side and the filters (client gone or error already sent).
+    func abandon() {
+        done = true
+        cancelTimers()
+        connection?.close()
+        connection = nil
+        run?.finish()
+    }
+
+    func downstreamWritabilityChanged(_ writable: Bool) {
+        connection?.handler.setHoldReads(!writable)
+    }
+
+    func flushUpstream() {
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            connection?.flush()
+        }
+    }
+
+    // MARK: - Toward the upstream
+
+    /// The request head passed every filter: connect (or answer directly).
+    func requestHeadersReady() {
+        guard !done, let route else { return }
+        if case .direct(let status, let body, let contentType) = route.action {
+            respondDirect(status: status, body: body, contentType: contentType)
+            return
+        }
+        connectUpstream()
+    }
+
+    private func connectUpstream() {
+        guard let upstream, let pool = state.pools.pool(for: loop) else { return }
+        let hashKey: String?
+        switch upstream.config.hashKey {
+        case .clientIP: hashKey = downstream.clientAddress
+        case .header(let name): hashKey = currentRequestHead.headers.first(name: name)
+        }
+        guard let index = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
+            noHealthyUpstream()
+            return
+        }
+        triedTargets.append(index)
+        targetIndex = index
+        connecting = true
+        upstream.balancer.active[index].add(1)
+        let target = upstream.targets[index]
+        pool.acquire(target, of: upstream).assumeIsolated().whenComplete { [self] result in
+            self.connecting = false
+            switch result {
+            case .success(let connection):
+                guard !self.done else {
+                    pool.release(connection, maxIdle: upstream.config.maxIdlePerLoop)
+                    return
+                }
+                self.attach(connection, target: target)
+            case .failure(let error):
+                upstream.balancer.active[index].add(-1)
+                self.targetIndex = nil
+                guard !self.done else { return }
+                self.state.services.logger.debug(
+                    "upstream connect failed",
+                    metadata: ["gw.upstream": "\(upstream.name)", "gw.target": "\(target.host):\(target.port)", "error.message": "\(error)"])
+                self.connectUpstream()
+            }
+        }
+    }
+
+    var currentRequestHead: HTTPRequestHead { run?.requestHead ?? requestHead }
+
+    private func attach(_ connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
+        self.connection = connection
+        connection.handler.delegate = self
+        connection.handler.setHoldReads(!context.channel.isWritable)
+        var head = currentRequestHead
+        if let upstream {
+            switch upstream.config.hostHeader {
+            case .preserve: if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: "\(target.host):\(target.port)") }
+            case .target: head.headers.replaceOrAdd(name: "host", value: target.port == 80 || target.port == 443 ? target.host : "\(target.host):\(target.port)")
+            case .fixed(let value): head.headers.replaceOrAdd(name: "host", value: value)
+            }
+        }
+        connection.write(.head(head))
+        headSentUpstream = true
+        for part in pendingUpstream { connection.write(part) }
+        pendingUpstream.removeAll()
+        connection.flush()
+        if expectContinue && !requestComplete {
+            expectContinue = false
+            context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.head(HTTPResponseHead(version: clientVersion, status: .continue))), promise: nil)
+        }
+        if requestForwardedEnd { armFirstByteTimer() }
+        downstream.maybeResumeReads()
+    }
+
+    func forwardRequestBody(_ body: ByteBuffer, end: Bool) {
+        guard !done else { return }
+        if end { requestForwardedEnd = true }
+        guard let connection, headSentUpstream else {
+            if body.readableBytes > 0 { pendingUpstream.append(.body(.byteBuffer(body))) }
+            if end { pendingUpstream.append(.end(nil)) }
+            return
+        }
+        if body.readableBytes > 0 { connection.write(.body(.byteBuffer(body))) }
+        if end {
+            connection.write(.end(nil))
+            armFirstByteTimer()
+        }
+        if downstream.inRead { upstreamNeedsFlush = true } else { connection.flush() }
+        if !connection.isWritable { connection.flush() }
+    }
+
+    private func armFirstByteTimer() {
+        guard !responseHeadReceived, firstByteTimer == nil, let upstream else { return }
+        let timeout = upstream.config.firstByteTimeout
+        guard timeout.nanoseconds > 0 else { return }
+        firstByteTimer = loop.assumeIsolated().scheduleTask(in: timeout) { [self] in self.timedOut(total: false) }
+    }
+
+    private func cancelTimers() {
+        firstByteTimer?.cancel()
+        firstByteTimer = nil
+        totalTimer?.cancel()
+        totalTimer = nil
+    }
+
+    private func timedOut(total: Bool) {
+        guard !done else { return }
+        let message = total ? "the upstream did not complete within the total timeout" : "the upstream did not answer within the first-byte timeout"
+        fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: !requestComplete)
+    }
+
+    private func noHealthyUpstream() {
+        let name = upstream?.name ?? ""
+        fail(
+            status: .serviceUnavailable, type: "no_healthy_upstream",
+            message: "no healthy upstream: no target of upstream \"\(name)\" could be reached", close: !requestComplete,
+            extraHeaders: [("retry-after", "1")])
+    }
+
+    // MARK: - Toward the client
+
+    func responseHeadReady(_ upstreamHead: HTTPResponseHead) {
+        guard !done else { return }
+        var head = upstreamHead
+        HopByHop.strip(&head.headers)
+        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        head.version = clientVersion
+        if clientVersion == .http1_0 && !head.headers.contains(name: "content-length") { closeAfterResponse = true }
+        if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            closeAfterResponse = true
+        } else if clientVersion == .http1_0 {
+            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        responseStarted = true
+        context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.head(head)), promise: nil)
+        downstreamNeedsFlush = true
+    }
+
+    func forwardResponseBody(_ body: ByteBuffer, end: Bool) {
+        guard !done else { return }
+        if body.readableBytes > 0 {
+            context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+            downstreamNeedsFlush = true
+        }
+        if end {
+            completeResponse()
+        } else if !context.channel.isWritable {
+            context.flush()
+            downstreamNeedsFlush = false
+        }
+    }
+
+    private func completeResponse() {
+        guard !done else { return }
+        done = true
+        cancelTimers()
+        releaseUpstream()
+        run?.finish()
+        let keepAlive = !closeAfterResponse && requestComplete
+        let lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        downstreamNeedsFlush = false
+        downstream.exchangeFinished(self, keepAlive: keepAlive, lastWrite: lastWrite)
+    }
+
+    private func releaseUpstream() {
+        guard let connection else { return }
+        self.connection = nil
+        if let upstream, let index = targetIndex {
+            upstream.balancer.active[index].add(-1)
+            targetIndex = nil
+        }
+        if !requestForwardedEnd || !responseHeadReceived { connection.reusable = false }
+        if let pool = state.pools.pool(for: loop), let upstream {
+            pool.release(connection, maxIdle: upstream.config.maxIdlePerLoop)
+        } else {
+            connection.close()
+        }
+    }
+
+    private func respondDirect(status: Int, body: String, contentType: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        if let run {
+            run.startResponse(head, endOfStream: body.isEmpty)
+            run.responseBody(ByteBuffer(string: body), end: true)
+        } else {
+            responseHeadReady(head)
+            forwardResponseBody(ByteBuffer(string: body), end: true)
+        }
+    }
+
+    /// gw's own error answer (before any response byte), or a reset after.
+    func fail(
+        status: HTTPResponseStatus, type: String, message: String, close: Bool, extraHeaders: [(String, String)] = []
+    ) {
+        guard !done else { return }
+        let started = responseStarted
+        abandon()
+        if started {
+            context.close(promise: nil)
+            return
+        }
+        let closing = close || !requestComplete
+        let lastWrite = downstream.writeError(status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders)
+        downstream.exchangeFinished(self, keepAlive: !closing, lastWrite: lastWrite)
+    }
+}
+
+@available(*, unavailable)
+extension Exchange: Sendable {}

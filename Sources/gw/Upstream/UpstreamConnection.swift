@@ -1,0 +1,143 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives one exchange's upstream response. Called on the shared event loop.
+protocol UpstreamResponseDelegate: AnyObject {
+    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseBody(_ body: ByteBuffer)
+    func upstreamResponseEnd()
+    func upstreamReadComplete()
+    func upstreamFailed(_ error: any Error)
+    func upstreamWritabilityChanged()
+}
+
+/// One keep-alive connection to an upstream target, owned by its loop's pool.
+final class UpstreamConnection {
+    let channel: any Channel
+    let poolKey: String
+    let handler: UpstreamHandler
+    weak var pool: UpstreamConnectionPool?
+    /// False once the connection can no longer carry another request.
+    var reusable = true
+
+    init(channel: any Channel, poolKey: String, handler: UpstreamHandler) {
+        self.channel = channel
+        self.poolKey = poolKey
+        self.handler = handler
+    }
+
+    var isWritable: Bool { channel.isWritable }
+
+    func write(_ part: HTTPClientRequestPart) {
+        channel.write(part, promise: nil)
+    }
+
+    func flush() {
+        channel.flush()
+    }
+
+    func close() {
+        reusable = false
+        handler.delegate = nil
+        channel.close(promise: nil)
+    }
+}
+
+// Loop-bound: created, used and released only on its channel's event loop. It is
+// marked Sendable so it can travel inside that loop's EventLoopFutures.
+extension UpstreamConnection: @unchecked Sendable {}
+
+/// The last handler of an upstream channel: passes response parts to the current
+/// exchange and holds reads while the client cannot take more (backpressure).
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var delegate: (any UpstreamResponseDelegate)?
+    unowned(unsafe) var connection: UpstreamConnection?
+    private var context: ChannelHandlerContext?
+    private var holdReads = false
+    private var readPending = false
+    private var informational = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let delegate else {
+            // Bytes on an idle connection: it cannot be trusted any more.
+            connection?.reusable = false
+            context.close(promise: nil)
+            return
+        }
+        switch part {
+        case .head(let head):
+            if head.status.code < 200 && head.status.code != 101 {
+                informational = true
+                return
+            }
+            if !head.isKeepAlive { connection?.reusable = false }
+            delegate.upstreamResponseHead(head)
+        case .body(let body):
+            delegate.upstreamResponseBody(body)
+        case .end:
+            if informational {
+                informational = false
+                return
+            }
+            delegate.upstreamResponseEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection?.reusable = false
+        if let connection { connection.pool?.remove(connection) }
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(ChannelError.eof)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection?.reusable = false
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdReads {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Stop or restart reading from the upstream.
+    func setHoldReads(_ hold: Bool) {
+        holdReads = hold
+        if !hold && readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHandler: Sendable {}

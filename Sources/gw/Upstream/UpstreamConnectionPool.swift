@@ -1,0 +1,101 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Keep-alive connections to upstream targets for ONE event loop. A downstream
+/// connection borrows from its own loop's pool, so a request never hops threads.
+final class UpstreamConnectionPool {
+    let loop: any EventLoop
+    private var idle: [String: [UpstreamConnection]] = [:]
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    /// An idle connection to `target`, or a new one.
+    func acquire(_ target: UpstreamSet.ResolvedTarget, of upstream: UpstreamSet) -> EventLoopFuture<UpstreamConnection> {
+        while let connection = idle[target.poolKey]?.popLast() {
+            if connection.channel.isActive && connection.reusable { return loop.makeSucceededFuture(connection) }
+        }
+        return connect(target, of: upstream)
+    }
+
+    /// Return a connection after a complete exchange.
+    func release(_ connection: UpstreamConnection, maxIdle: Int) {
+        connection.handler.delegate = nil
+        connection.handler.setHoldReads(false)
+        guard connection.reusable, connection.channel.isActive, (idle[connection.poolKey]?.count ?? 0) < maxIdle else {
+            connection.close()
+            return
+        }
+        idle[connection.poolKey, default: []].append(connection)
+    }
+
+    func remove(_ connection: UpstreamConnection) {
+        idle[connection.poolKey]?.removeAll { $0 === connection }
+    }
+
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+
+    func closeAll() {
+        for connections in idle.values { for c in connections { c.close() } }
+        idle.removeAll()
+    }
+
+    private func connect(_ target: UpstreamSet.ResolvedTarget, of upstream: UpstreamSet) -> EventLoopFuture<UpstreamConnection> {
+        let tls = upstream.tls
+        let host = target.host
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(upstream.config.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        let isIP = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        let handler = try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : host)
+                        try sync.addHandler(handler)
+                    }
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .fireError, enableOutboundHeaderValidation: false)
+                    try sync.addHandler(UpstreamHandler())
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let key = target.poolKey
+        return bootstrap.connect(to: target.address).assumeIsolated().flatMapThrowing { [self] channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+            let connection = UpstreamConnection(channel: channel, poolKey: key, handler: handler)
+            handler.connection = connection
+            connection.pool = self
+            return connection
+        }.nonisolated()
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnectionPool: Sendable {}
+
+/// One pool per event loop, found by the loop's identity.
+final class LoopPools: Sendable {
+    private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool?>]
+
+    init(group: any EventLoopGroup) {
+        var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool?>] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: UpstreamConnectionPool.self, eventLoop: loop)
+        }
+        self.pools = pools
+    }
+
+    /// The pool of `loop` (created on first use); call on that loop.
+    func pool(for loop: any EventLoop) -> UpstreamConnectionPool? {
+        guard let box = pools[ObjectIdentifier(loop)] else { return nil }
+        if let pool = box.value { return pool }
+        let pool = UpstreamConnectionPool(loop: loop)
+        box.value = pool
+        return pool
+    }
+}
