@@ -1,0 +1,66 @@
+@_exported import CGatewayPlugin
+
+/// What a hook answers; mirrors `gw_status`.
+public enum FilterStatus: Sendable {
+    /// Pass on to the next filter.
+    case `continue`
+    /// This filter answered (after `Stream.sendLocalReply`); the chain stops.
+    case stop
+    /// Hold the stream; resume later with a `ResumeHandle` or `Stream.continue()`.
+    case pause
+    /// Headers hook: deliver the whole body to the body hook first.
+    /// Body hook: keep this chunk; the next call sees it again, with more.
+    case buffer
+
+    var raw: gw_status {
+        switch self {
+        case .continue: return GW_CONTINUE
+        case .stop: return GW_STOP
+        case .pause: return GW_PAUSE
+        case .buffer: return GW_BUFFER
+        }
+    }
+}
+
+/// Why a config was rejected; the message reaches `gw check` and the reload error.
+public struct ConfigRejection: Error, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// A plugin's per-filter configuration: parsed once on the control thread, then
+/// shared by every event loop, so it must be `Sendable` (immutable is simplest).
+public protocol FilterFactory: AnyObject, Sendable {
+    /// Parse and validate `config` (the filter's `config:` block as JSON).
+    /// Throw `ConfigRejection` to refuse it.
+    init(config: JSONValue, context: ConfigContext) throws
+
+    /// Create the filter for one stream; nil is a filter failure.
+    func makeFilter(stream: Stream) -> (any StreamFilter)?
+}
+
+/// One stream's filter. Loop-bound: never shared between threads.
+/// Every hook has a default that passes the stream on unchanged.
+public protocol StreamFilter: AnyObject {
+    func onRequestHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus
+    func onRequestBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus
+    func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus
+    func onResponseBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus
+    func onStreamComplete(_ stream: Stream)
+    func onAsyncEvent(_ stream: Stream, eventID: UInt64)
+}
+
+extension StreamFilter {
+    public func onRequestHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus { .continue }
+    public func onRequestBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus { .continue }
+    public func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus { .continue }
+    public func onResponseBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus { .continue }
+    public func onStreamComplete(_ stream: Stream) {}
+    public func onAsyncEvent(_ stream: Stream, eventID: UInt64) {}
+}
+
+/// What `config_new` offers besides the config: error reporting and the plugin's name.
+public struct ConfigContext {
+    let handle: OpaquePointer
+    public let filterName: String
+}

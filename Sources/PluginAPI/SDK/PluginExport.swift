@@ -1,0 +1,117 @@
+/// The per-plugin globals the C glue needs. Each plugin `.so` links its own copy of
+/// the SDK (loaded RTLD_LOCAL), so these are per plugin. Written once, in the entry.
+enum PluginRuntime {
+    nonisolated(unsafe) static var host: UnsafePointer<gw_host_v1>!
+    nonisolated(unsafe) static var handle: OpaquePointer!
+    nonisolated(unsafe) static var factory: (any FilterFactory.Type)?
+    nonisolated(unsafe) static var descriptor: UnsafeMutablePointer<gw_plugin_v1>?
+}
+
+/// Boxes a filter so its address can travel as the plugin's `void *` per stream.
+final class FilterBox {
+    let filter: any StreamFilter
+    init(_ filter: any StreamFilter) { self.filter = filter }
+}
+
+/// Feature bits a plugin may require or use.
+public struct PluginFeatures: OptionSet, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let requestBody = PluginFeatures(rawValue: GW_FEATURE_REQUEST_BODY)
+    public static let responseBody = PluginFeatures(rawValue: GW_FEATURE_RESPONSE_BODY)
+    public static let httpCallout = PluginFeatures(rawValue: GW_FEATURE_HTTP_CALLOUT)
+    public static let sharedKV = PluginFeatures(rawValue: GW_FEATURE_SHARED_KV)
+    public static let sseEvents = PluginFeatures(rawValue: GW_FEATURE_SSE_EVENTS)
+    public static let metrics = PluginFeatures(rawValue: GW_FEATURE_METRICS)
+}
+
+/// Turns a `FilterFactory` into a gw ABI v1 plugin. Call it from your entry point:
+///
+/// ```swift
+/// @c(gw_plugin_entry_v1)
+/// public func entry(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
+///     GatewayPluginExport.export(MyFactory.self, name: "my_plugin", version: "1.0.0", host: host, handle: handle)
+/// }
+/// ```
+public enum GatewayPluginExport {
+    public static func export(
+        _ factory: any FilterFactory.Type, name: StaticString, version: StaticString,
+        required: PluginFeatures = [], optional: PluginFeatures = [],
+        host: UnsafePointer<gw_host_v1>, handle: OpaquePointer
+    ) -> UnsafePointer<gw_plugin_v1>? {
+        guard host.pointee.abi_major == UInt16(GW_ABI_MAJOR) else { return nil }
+        if let existing = PluginRuntime.descriptor { return UnsafePointer(existing) }
+        PluginRuntime.host = host
+        PluginRuntime.handle = handle
+        PluginRuntime.factory = factory
+        var d = gw_plugin_v1()
+        d.struct_size = UInt32(MemoryLayout<gw_plugin_v1>.size)
+        d.abi_major = UInt16(GW_ABI_MAJOR)
+        d.abi_minor = UInt16(GW_ABI_MINOR)
+        d.name = gwStr(name)
+        d.version = gwStr(version)
+        d.build_info = gwStr("lang=swift sdk=GatewayPluginSDK")
+        d.required_features = required.rawValue
+        d.optional_features = optional.rawValue
+        d.config_new = { _, handle, filterName, bytes in
+            guard let factory = PluginRuntime.factory else { return nil }
+            let context = ConfigContext(handle: handle, filterName: String(gwStr: filterName))
+            do {
+                let json = try JSONValue.parse(UnsafeRawBufferPointer(start: bytes.ptr, count: bytes.ptr == nil ? 0 : bytes.len))
+                let object = try factory.init(config: json, context: context)
+                return Unmanaged.passRetained(object as AnyObject).toOpaque()
+            } catch let rejection as ConfigRejection {
+                GatewayPluginExport.reportConfigError(handle, rejection.message)
+            } catch {
+                GatewayPluginExport.reportConfigError(handle, "\(error)")
+            }
+            return nil
+        }
+        d.config_destroy = { Unmanaged<AnyObject>.fromOpaque($0).release() }
+        d.filter_new = { config, stream in
+            guard let factory = Unmanaged<AnyObject>.fromOpaque(config).takeUnretainedValue() as? any FilterFactory,
+                let filter = factory.makeFilter(stream: Stream(raw: stream))
+            else { return nil }
+            return Unmanaged.passRetained(FilterBox(filter)).toOpaque()
+        }
+        d.filter_destroy = { Unmanaged<FilterBox>.fromOpaque($0).release() }
+        d.on_request_headers = { f, s, eos in
+            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestHeaders(Stream(raw: s), endOfStream: eos).raw
+        }
+        d.on_response_headers = { f, s, eos in
+            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseHeaders(Stream(raw: s), endOfStream: eos).raw
+        }
+        d.on_request_body = { f, s, chunk, eos in
+            let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
+            return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+        }
+        d.on_response_body = { f, s, chunk, eos in
+            let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
+            return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+        }
+        d.on_stream_complete = { f, s in
+            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onStreamComplete(Stream(raw: s))
+        }
+        d.on_async_event = { f, s, id, _ in
+            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onAsyncEvent(Stream(raw: s), eventID: id)
+        }
+        let pointer = UnsafeMutablePointer<gw_plugin_v1>.allocate(capacity: 1)
+        pointer.initialize(to: d)
+        PluginRuntime.descriptor = pointer
+        return UnsafePointer(pointer)
+    }
+
+    static func reportConfigError(_ handle: OpaquePointer, _ message: String) {
+        message.withGWStr { PluginRuntime.host.pointee.config_error(handle, $0) }
+    }
+
+    /// Log through the host (tagged with the plugin's name).
+    public static func log(_ message: String, level: gw_log_level = GW_LOG_INFO) {
+        guard let host = PluginRuntime.host else { return }
+        message.withGWStr { host.pointee.log(PluginRuntime.handle, level, $0) }
+    }
+
+    private static func gwStr(_ s: StaticString) -> gw_str {
+        gw_str(ptr: UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self), len: s.utf8CodeUnitCount)
+    }
+}

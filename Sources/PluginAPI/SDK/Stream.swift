@@ -1,0 +1,177 @@
+/// A loop-bound view of one HTTP exchange, valid inside hooks only.
+/// Every value it returns is a Swift copy, so nothing borrowed escapes a hook.
+public struct Stream {
+    let raw: OpaquePointer
+
+    public enum Direction {
+        case request, response
+        var raw: gw_direction { self == .request ? GW_REQUEST : GW_RESPONSE }
+    }
+
+    public enum Attribute {
+        case method, path, query, authority, scheme, clientAddress, requestID, routeName, upstreamName, responseStatus, proto
+        var raw: gw_attribute {
+            switch self {
+            case .method: return GW_ATTR_METHOD
+            case .path: return GW_ATTR_PATH
+            case .query: return GW_ATTR_QUERY
+            case .authority: return GW_ATTR_AUTHORITY
+            case .scheme: return GW_ATTR_SCHEME
+            case .clientAddress: return GW_ATTR_CLIENT_ADDRESS
+            case .requestID: return GW_ATTR_REQUEST_ID
+            case .routeName: return GW_ATTR_ROUTE_NAME
+            case .upstreamName: return GW_ATTR_UPSTREAM_NAME
+            case .responseStatus: return GW_ATTR_RESPONSE_STATUS
+            case .proto: return GW_ATTR_PROTOCOL
+            }
+        }
+    }
+
+    var host: gw_host_v1 { PluginRuntime.host.pointee }
+
+    /// The first value of header `name`, or nil.
+    public func header(_ name: String, _ direction: Direction = .request) -> String? {
+        var value = gw_str(ptr: nil, len: 0)
+        let rc = name.withGWStr { host.header_get(raw, direction.raw, $0, 0, &value, nil) }
+        return rc == GW_OK ? String(gwStr: value) : nil
+    }
+
+    @discardableResult
+    public func setHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
+        name.withGWStr { n in value.withGWStr { v in host.header_set(raw, direction.raw, n, v) } } == GW_OK
+    }
+
+    @discardableResult
+    public func addHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
+        name.withGWStr { n in value.withGWStr { v in host.header_add(raw, direction.raw, n, v) } } == GW_OK
+    }
+
+    public func removeHeader(_ name: String, _ direction: Direction = .request) {
+        _ = name.withGWStr { host.header_remove(raw, direction.raw, $0) }
+    }
+
+    public func attribute(_ attribute: Attribute) -> String? {
+        var value = gw_str(ptr: nil, len: 0)
+        return host.attribute_get(raw, attribute.raw, &value) == GW_OK ? String(gwStr: value) : nil
+    }
+
+    @discardableResult
+    public func setAttribute(_ attribute: Attribute, _ value: String) -> Bool {
+        value.withGWStr { host.attribute_set(raw, attribute.raw, $0) } == GW_OK
+    }
+
+    /// The body this body hook sees (kept chunks plus the current one), copied.
+    public func body(_ direction: Direction) -> [UInt8]? {
+        var bytes = gw_bytes(ptr: nil, len: 0)
+        guard host.body_get(raw, direction.raw, &bytes) == GW_OK else { return nil }
+        guard let ptr = bytes.ptr else { return [] }
+        return Array(UnsafeBufferPointer(start: ptr, count: bytes.len))
+    }
+
+    @discardableResult
+    public func replaceBody(_ direction: Direction, with data: [UInt8]) -> Bool {
+        data.withUnsafeBufferPointer { host.body_replace(raw, direction.raw, gw_bytes(ptr: $0.baseAddress, len: $0.count)) } == GW_OK
+    }
+
+    /// Answer the client directly; return `.stop` from the hook afterwards.
+    @discardableResult
+    public func sendLocalReply(status: Int, headers: [(String, String)] = [], body: String, details: String = "") -> Bool {
+        // All names and values in one buffer, so every view stays valid for the call.
+        var storage: [UInt8] = []
+        var ranges: [(name: Int, nameLength: Int, value: Int, valueLength: Int)] = []
+        for (name, value) in headers {
+            let nameStart = storage.count
+            storage.append(contentsOf: name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: value.utf8)
+            ranges.append((nameStart, name.utf8.count, valueStart, value.utf8.count))
+        }
+        let bodyBytes = Array(body.utf8)
+        let rc = storage.withUnsafeBufferPointer { s in
+            let base = UnsafeRawPointer(s.baseAddress)?.assumingMemoryBound(to: CChar.self)
+            let list = ranges.map { r in
+                gw_header(
+                    name: gw_str(ptr: base.map { $0 + r.name }, len: r.nameLength),
+                    value: gw_str(ptr: base.map { $0 + r.value }, len: r.valueLength))
+            }
+            return bodyBytes.withUnsafeBufferPointer { b in
+                details.withGWStr { d in
+                    list.withUnsafeBufferPointer { l in
+                        host.send_local_reply(raw, UInt32(status), l.baseAddress, l.count, gw_bytes(ptr: b.baseAddress, len: b.count), d)
+                    }
+                }
+            }
+        }
+        return rc == GW_OK
+    }
+
+    public func setMetadata(namespace: String, key: String, value: String) {
+        _ = namespace.withGWStr { ns in
+            key.withGWStr { k in
+                Array(value.utf8).withUnsafeBufferPointer { v in host.metadata_set(raw, ns, k, gw_bytes(ptr: v.baseAddress, len: v.count)) }
+            }
+        }
+    }
+
+    public func metadata(namespace: String, key: String) -> String? {
+        var value = gw_bytes(ptr: nil, len: 0)
+        let rc = namespace.withGWStr { ns in key.withGWStr { k in host.metadata_get(raw, ns, k, &value) } }
+        guard rc == GW_OK else { return nil }
+        guard let ptr = value.ptr else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: ptr, count: value.len), as: UTF8.self)
+    }
+
+    /// A handle to resume this stream from any thread after returning `.pause`.
+    public func makeResumeHandle() -> ResumeHandle? {
+        host.async_acquire(raw).map { ResumeHandle(raw: $0) }
+    }
+
+    /// Resume a stream this filter paused; call inside `onAsyncEvent`.
+    @discardableResult
+    public func `continue`() -> Bool {
+        host.stream_continue(raw) == GW_OK
+    }
+}
+
+/// Resumes a paused stream from any thread. Releases its reference when deinitialised.
+public final class ResumeHandle: @unchecked Sendable {
+    // @unchecked: gw_async is documented thread-safe ([ANY]) by the ABI.
+    let raw: OpaquePointer
+
+    init(raw: OpaquePointer) {
+        self.raw = raw
+    }
+
+    deinit {
+        PluginRuntime.host.pointee.async_release(raw)
+    }
+
+    /// Resume the stream on its own event loop. False if it already finished.
+    @discardableResult
+    public func resume() -> Bool {
+        PluginRuntime.host.pointee.async_resume(raw) == GW_OK
+    }
+
+    /// Deliver `onAsyncEvent(eventID)` on the stream's loop after `delayMilliseconds`.
+    @discardableResult
+    public func post(eventID: UInt64, delayMilliseconds: UInt64 = 0) -> Bool {
+        PluginRuntime.host.pointee.async_post(raw, eventID, nil, delayMilliseconds) == GW_OK
+    }
+}
+
+extension String {
+    init(gwStr s: gw_str) {
+        guard let ptr = s.ptr, s.len > 0 else {
+            self = ""
+            return
+        }
+        self = String(decoding: UnsafeRawBufferPointer(start: ptr, count: s.len), as: UTF8.self)
+    }
+
+    func withGWStr<R>(_ body: (gw_str) throws -> R) rethrows -> R {
+        var copy = self
+        return try copy.withUTF8 { utf8 in
+            try body(gw_str(ptr: UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self), len: utf8.count))
+        }
+    }
+}
