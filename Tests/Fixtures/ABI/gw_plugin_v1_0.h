@@ -41,6 +41,8 @@
  *   - Views handed OUT by the host are "hook-borrowed": valid until the
  *     current hook returns, or until the plugin mutates the same object
  *     (headers map, body), whichever comes first.
+ *   - A host view may be passed back into any host call (the host copies
+ *     inputs before it mutates anything).
  *   - Memory is always freed by the side that allocated it.
  *
  * TRUST
@@ -91,7 +93,7 @@ extern "C" {
 #define GW_HAS_FIELD(ptr, type, field) \
   ((ptr) != NULL && (size_t)(ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
-/* A string literal as a gw_str, e.g. GW_STR("x-api-key"). */
+/* A string literal as a gw_str initializer: gw_str n = GW_STR("x-api-key"); */
 #define GW_STR(lit) { (lit), sizeof(lit) - 1 }
 
 #if defined(__clang__)
@@ -160,6 +162,8 @@ typedef int32_t gw_result;
  * GW_BUFFER    headers hook: buffer the whole body (up to the route's body
  *              limit, else 413 / 502) and call this filter's body hook
  *              once, with end_of_stream = true and the whole body.
+ *              (When the headers hook itself saw end_of_stream = true there
+ *              is no body: GW_BUFFER then means GW_CONTINUE.)
  *              body hook: keep this chunk; the next call sees everything
  *              kept so far plus the new chunk (body_get). With
  *              end_of_stream = true, GW_BUFFER means GW_CONTINUE.
@@ -225,13 +229,14 @@ typedef enum gw_callout_result {
 
 /* Optional capabilities. A plugin lists the bits it requires (the host refuses
  * to load it if one is missing) and the bits it can use; the host advertises
- * what it offers in gw_host_v1.features. */
-#define GW_FEATURE_REQUEST_BODY (UINT64_C(1) << 0)  /* on_request_body is called            */
-#define GW_FEATURE_RESPONSE_BODY (UINT64_C(1) << 1) /* on_response_body is called           */
-#define GW_FEATURE_HTTP_CALLOUT (UINT64_C(1) << 2)  /* http_callout / on_callout_done       */
-#define GW_FEATURE_SHARED_KV (UINT64_C(1) << 3)     /* kv_* calls                           */
-#define GW_FEATURE_SSE_EVENTS (UINT64_C(1) << 4)    /* on_response_sse_event                */
-#define GW_FEATURE_METRICS (UINT64_C(1) << 5)       /* metric_define / metric_record        */
+ * what it offers in gw_host_v1.features. (Plain literals, not shifts, so that
+ * every binding generator can import them.) */
+#define GW_FEATURE_REQUEST_BODY 0x1ULL  /* on_request_body is called            */
+#define GW_FEATURE_RESPONSE_BODY 0x2ULL /* on_response_body is called           */
+#define GW_FEATURE_HTTP_CALLOUT 0x4ULL  /* http_callout / on_callout_done       */
+#define GW_FEATURE_SHARED_KV 0x8ULL     /* kv_* calls                           */
+#define GW_FEATURE_SSE_EVENTS 0x10ULL    /* on_response_sse_event                */
+#define GW_FEATURE_METRICS 0x20ULL       /* metric_define / metric_record        */
 
 /* One Server-Sent Event, framed by the host (GW_FEATURE_SSE_EVENTS).
  * OWNERSHIP: host. LIFETIME: hook-borrowed. */
@@ -358,17 +363,21 @@ typedef struct gw_host_v1 {
   /* ---- async resumption ------------------------------------------------- */
 
   /* Take a +1 reference to a resume handle for this stream and filter.
-   * [HOOK]. Returns NULL only if the stream is finishing. Release it with
-   * async_release exactly once. */
+   * [HOOK]. Returns NULL outside a hook or when the stream is finishing.
+   * Release it with async_release exactly once. */
   gw_async *GW_NULLABLE (*GW_NONNULL async_acquire)(gw_stream *s);
   /* Schedule on_async_event(event_id, data) on the stream's own event loop,
    * after delay_ms (0 = as soon as possible). [ANY]. Returns
    * GW_E_STREAM_GONE (and the hook never runs) once the stream finished.
+   * A post accepted while the stream lives may still never be delivered if
+   * the stream finishes first: do not pass `data` that only on_async_event
+   * can free (use event_id, or memory the filter frees in filter_destroy).
    * OWNERSHIP: the host never touches `data`. */
   gw_result (*async_post)(gw_async *a, uint64_t event_id, void *GW_NULLABLE data,
                           uint64_t delay_ms);
   /* Resume the stream this handle's filter paused, as stream_continue would,
-   * on the stream's own event loop. [ANY]. GW_E_STREAM_GONE if finished. */
+   * on the stream's own event loop. [ANY]. GW_E_STREAM_GONE if finished;
+   * a no-op if the filter has not paused the stream. */
   gw_result (*async_resume)(gw_async *a);
   /* Drop the reference taken by async_acquire. [ANY] */
   void (*async_release)(gw_async *a);
@@ -485,7 +494,7 @@ typedef struct gw_plugin_v1 {
    * on_response_body for that response (GW_FEATURE_SSE_EVENTS). body_get /
    * body_replace act on the event's raw bytes (replace with empty drops it).
    * end_of_stream is true for the call that ends the stream (ev may then be
-   * an empty event). Returns GW_CONTINUE or GW_PAUSE (others: failure). */
+   * an empty event). Returns GW_CONTINUE (anything else: plugin failure). */
   gw_status (*GW_NULLABLE on_response_sse_event)(void *filter, gw_stream *s,
                                                  const gw_sse_event *ev, bool end_of_stream);
   /* The stream finished (response sent, or aborted). The last point where
@@ -524,6 +533,7 @@ _Static_assert(sizeof(gw_attribute) == 4, "gw enums must be 32-bit");
 _Static_assert(sizeof(void *) == 8, "gw ABI v1 targets 64-bit platforms");
 #elif defined(__cplusplus)
 static_assert(sizeof(gw_status) == 4, "gw enums must be 32-bit");
+static_assert(sizeof(gw_attribute) == 4, "gw enums must be 32-bit");
 static_assert(sizeof(void *) == 8, "gw ABI v1 targets 64-bit platforms");
 #endif
 

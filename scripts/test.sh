@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: ABI checks (C11/C++17 header, C and Rust samples), a build
+# with warnings as errors, the Swift Testing suites, and the Swift plugin's exports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+echo "== ABI checks"
+bash scripts/check-abi.sh
+
+echo "== build (warnings are errors)"
+swift build --build-tests -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-build.log | grep -E "warning:|error:|Compiling gw|Build complete" || true
+if grep -E "(warning|error):" /tmp/gw-build.log | grep -v "^warning: 'main'" | grep -q .; then
+  echo "build produced warnings or errors" >&2
+  exit 1
+fi
+
+echo "== Swift plugin exports"
+GW_SWIFT_PLUGIN=.build/debug/libgw_sample_swift.so bash scripts/check-abi.sh
+
+echo "== tests"
+swift test --skip-build -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-test.log
