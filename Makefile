@@ -8,4 +8,4 @@ check-abi:
 build:
 	swift build -c release
 bench:
-	bash bench/run.sh
+	bash bench/run.sh $(ARGS)

@@ -123,6 +123,8 @@ public final class FilterChainRun {
     /// should stop reading from the client until it flows again.
     public var isRequestHeld: Bool {
         let d = directions[FlowDirection.request.rawValue]
+        // A filter collecting the whole body (GW_BUFFER) needs the client to keep sending.
+        if !d.headersComplete && d.wholeBodyAt != nil { return false }
         return !d.headersComplete || d.bodyPause != nil
     }
 

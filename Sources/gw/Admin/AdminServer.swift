@@ -36,14 +36,31 @@ final class AdminHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
+            if head.method == .POST && head.uri.split(separator: "?").first == "/admin/reload" {
+                // Reloading parses files and runs plugins' config_new: off the event loop.
+                gateway.reloadInBackground(on: context.eventLoop).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let version):
+                        self.respond(context: context, head: head, status: .ok, contentType: "application/json", body: "{\"status\":\"reloaded\",\"version\":\(version)}")
+                    case .failure(let error):
+                        let message = (error as? ConfigError)?.description ?? "\(error)"
+                        self.respond(context: context, head: head, status: .badRequest, contentType: "application/json", body: JSON.error(type: "invalid_config", message: message))
+                    }
+                }
+                return
+            }
             let (status, contentType, body) = answer(head)
-            var fields = HTTPHeaders()
-            fields.add(name: "content-type", value: contentType)
-            fields.add(name: "content-length", value: String(body.utf8.count))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: fields))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            respond(context: context, head: head, status: status, contentType: contentType, body: body)
         }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String) {
+        var fields = HTTPHeaders()
+        fields.add(name: "content-type", value: contentType)
+        fields.add(name: "content-length", value: String(body.utf8.count))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String, String) {
@@ -68,13 +85,6 @@ final class AdminHandler: ChannelInboundHandler {
                 "{\"name\":\(JSON.quote(r.name)),\"filters\":[\(r.chain.filters.map { JSON.quote($0.name) }.joined(separator: ","))]}"
             }
             return (.ok, json, "{\"version\":\(state.version),\"source\":\(JSON.quote(state.config.source)),\"routes\":[\(routes.joined(separator: ","))]}")
-        case (.POST, "/admin/reload"):
-            do {
-                let version = try gateway.reload()
-                return (.ok, json, "{\"status\":\"reloaded\",\"version\":\(version)}")
-            } catch {
-                return (.badRequest, json, JSON.error(type: "invalid_config", message: error.description))
-            }
         case (.GET, "/metrics"):
             return (.ok, "text/plain; version=0.0.4", gateway.services.metrics.render())
         default:

@@ -28,10 +28,14 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Number of event loops (default: one per core).")
+    var eventLoops: Int?
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let options = GatewayOptions(
+        var options = GatewayOptions(
             configFile: config, extraPluginPath: pluginPath, logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+        if let eventLoops { options.eventLoops = max(1, eventLoops) }
         let gateway: Gateway
         do {
             gateway = try Gateway.build(options)
@@ -44,7 +48,7 @@ struct Run: AsyncParsableCommand {
         for await signal in signals {
             if signal == .sighup {
                 do {
-                    try gateway.reload()
+                    _ = try await gateway.control.runIfActive { try gateway.reload() }
                 } catch {
                     gateway.logger.error("reload refused; the previous configuration keeps serving\n\(error)")
                 }

@@ -29,6 +29,9 @@ final class Gateway: Sendable {
     let loader: PluginLoader
     let pools: LoopPools
     let logger: Logger
+    /// The control thread: reloads (YAML, dlopen, plugins' config_new) run here,
+    /// never on an event loop.
+    let control: NIOThreadPool
     private let state: NIOLockedValueBox<GatewayState>
     private let draining = Atomic<Bool>(false)
     private let reloadLock = NIOLock()
@@ -44,6 +47,8 @@ final class Gateway: Sendable {
         self.pools = pools
         self.logger = services.logger
         self.state = NIOLockedValueBox(state)
+        self.control = NIOThreadPool(numberOfThreads: 1)
+        self.control.start()
     }
 
     /// Load the config, load plugins, compile routes. Nothing is bound yet.
@@ -135,6 +140,11 @@ final class Gateway: Sendable {
 
     // MARK: - Reload and shutdown
 
+    /// `reload()` on the control thread; the future completes on `loop`.
+    func reloadInBackground(on loop: any EventLoop) -> EventLoopFuture<Int> {
+        control.runIfActive(eventLoop: loop) { try self.reload() }
+    }
+
     /// Build a new state from the config file beside the old one and swap it in.
     /// A bad config is refused and the old state keeps serving.
     @discardableResult
@@ -162,5 +172,6 @@ final class Gateway: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         try? await group.shutdownGracefully()
+        try? await control.shutdownGracefully()
     }
 }

@@ -17,6 +17,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var exchange: Exchange?
     private var queued: [HTTPServerRequestPart] = []
     private var readPending = false
+    /// A finished exchange whose request had no body still owes us its `.end`.
+    private var awaitingEnd = false
     var inRead = false
     private var random: UInt64
 
@@ -43,6 +45,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        if awaitingEnd {
+            switch part {
+            case .end:
+                awaitingEnd = false
+                return
+            case .body:
+                return
+            case .head:
+                awaitingEnd = false
+            }
+        }
         if exchange == nil || !queued.isEmpty {
             if case .head = part, exchange == nil, queued.isEmpty {
                 begin(part)
@@ -155,6 +168,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             return
         }
+        if !finished.requestComplete { awaitingEnd = true }
         guard !queued.isEmpty else {
             maybeResumeReads()
             return
@@ -162,6 +176,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let parts = queued
         queued.removeAll()
         for part in parts { handle(part, context: context) }
+        // Replayed parts were written upstream as if inside a read (`inRead`): no
+        // channelReadComplete follows to flush them, so flush here.
+        exchange?.flushUpstream()
         context.flush()
         maybeResumeReads()
     }

@@ -35,7 +35,7 @@ extension Exchange: FilterChainRunDelegate {
         var head = HTTPResponseHead(version: clientVersion, status: reply.status, headers: reply.headers)
         head.headers.replaceOrAdd(name: "content-length", value: String(reply.body.readableBytes))
         head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        if !requestComplete || !clientKeepAlive {
+        if (!requestComplete && expectsBody) || !clientKeepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             closeAfterResponse = true
         }

@@ -17,6 +17,10 @@ final class Exchange {
     var clientVersion = HTTPVersion.http1_1
     var clientKeepAlive = true
     var isHEAD = false
+    /// The request announced a body (Content-Length > 0 or Transfer-Encoding).
+    var expectsBody = false
+    /// The request head passed the filters; the upstream exchange may start.
+    var headersReady = false
 
     var connection: UpstreamConnection?
     var connecting = false
@@ -49,8 +53,9 @@ final class Exchange {
     /// Hold client reads while the upstream is not ready or cannot take more.
     var holdsClientReads: Bool {
         if done || requestComplete { return false }
+        if let run, !headersReady { return run.isRequestHeld }
+        if headersReady, upstream != nil, !headSentUpstream { return true }
         if run?.isRequestHeld == true { return true }
-        if route != nil, upstream != nil, !headSentUpstream { return true }
         if let connection, !connection.isWritable { return true }
         return false
     }
@@ -61,6 +66,7 @@ final class Exchange {
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
+        expectsBody = Self.hasBody(head)
         let limits = state.config.limits
         if let problem = checkLimits(head, limits) {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
@@ -84,7 +90,7 @@ final class Exchange {
         if total.nanoseconds > 0 {
             totalTimer = loop.assumeIsolated().scheduleTask(in: total) { [self] in self.timedOut(total: true) }
         }
-        let endOfStream = !Self.hasBody(head)
+        let endOfStream = !expectsBody
         if route.chain.isEmpty {
             requestHeadersReady()
         } else {
@@ -194,6 +200,7 @@ final class Exchange {
     /// The request head passed every filter: connect (or answer directly).
     func requestHeadersReady() {
         guard !done, let route else { return }
+        headersReady = true
         if case .direct(let status, let body, let contentType) = route.action {
             respondDirect(status: status, body: body, contentType: contentType)
             return
@@ -299,14 +306,14 @@ final class Exchange {
     private func timedOut(total: Bool) {
         guard !done else { return }
         let message = total ? "the upstream did not complete within the total timeout" : "the upstream did not answer within the first-byte timeout"
-        fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: !requestComplete)
+        fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: false)
     }
 
     private func noHealthyUpstream() {
         let name = upstream?.name ?? ""
         fail(
             status: .serviceUnavailable, type: "no_healthy_upstream",
-            message: "no healthy upstream: no target of upstream \"\(name)\" could be reached", close: !requestComplete,
+            message: "no healthy upstream: no target of upstream \"\(name)\" could be reached", close: false,
             extraHeaders: [("retry-after", "1")])
     }
 
@@ -350,7 +357,7 @@ final class Exchange {
         cancelTimers()
         releaseUpstream()
         run?.finish()
-        let keepAlive = !closeAfterResponse && requestComplete
+        let keepAlive = !closeAfterResponse && (requestComplete || !expectsBody)
         let lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
         downstreamNeedsFlush = false
         downstream.exchangeFinished(self, keepAlive: keepAlive, lastWrite: lastWrite)
@@ -396,8 +403,10 @@ final class Exchange {
             context.close(promise: nil)
             return
         }
-        let closing = close || !requestComplete
-        let lastWrite = downstream.writeError(status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders)
+        let closing = close || (!requestComplete && expectsBody)
+        // The client gets the request id on gw's own error answers too (it is in the logs).
+        let lastWrite = downstream.writeError(
+            status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID)])
         downstream.exchangeFinished(self, keepAlive: !closing, lastWrite: lastWrite)
     }
 }

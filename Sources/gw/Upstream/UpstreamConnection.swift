@@ -55,7 +55,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     weak var delegate: (any UpstreamResponseDelegate)?
-    unowned(unsafe) var connection: UpstreamConnection?
+    /// Weak: an exchange that fails drops its connection (often the last strong
+    /// reference) before the channel has closed, and channelInactive still reads it.
+    weak var connection: UpstreamConnection?
     private var context: ChannelHandlerContext?
     private var holdReads = false
     private var readPending = false

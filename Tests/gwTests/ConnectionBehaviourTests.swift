@@ -1,0 +1,150 @@
+import GatewayTestSupport
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import gw
+
+extension EndToEnd {
+    /// HTTP/1.x connection handling: pipelining, HEAD, HTTP/1.0, aborted clients.
+    @Suite struct ConnectionBehaviour {
+        @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let requests = (0..<3).map { "GET /p/\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }.joined()
+                    + "GET /p/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                let answer = try await RawConnection.exchange(port: gw.port, text: requests)
+                #expect(answer.components(separatedBy: "HTTP/1.1 ").count - 1 == 4, "answer: \(answer)")
+                #expect(answer.components(separatedBy: "HTTP/1.1 200 OK\r\n").count - 1 == 4)
+                let order = ["/p/0", "/p/1", "/p/2", "/p/last"].map { answer.range(of: "\"uri\":\"\($0)\"")?.lowerBound }
+                #expect(order.allSatisfy { $0 != nil })
+                #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted(), "answers in request order")
+                #expect(upstream.requests.map(\.head.uri) == ["/p/0", "/p/1", "/p/2", "/p/last"])
+            }
+        }
+
+        @Test func aHEADRequestGetsHeadersWithoutABody() async throws {
+            try await withProxy(.fixed(200, body: "twelve bytes", headers: [("content-type", "text/plain")])) { upstream, gw in
+                let client = try await gw.client()
+                let head = try await client.request(.HEAD, "/")
+                #expect(head.status == .ok)
+                #expect(head.bodyLength == 0)
+                #expect(head.header("content-length") == "12")
+                #expect(upstream.lastRequest?.head.method == .HEAD)
+                // The connection is still in sync afterwards.
+                let get = try await client.request(.GET, "/")
+                #expect(get.text == "twelve bytes")
+                await client.close()
+            }
+        }
+
+        @Test func anHTTP10RequestIsAnsweredAsHTTP10AndClosed() async throws {
+            try await withProxy(.fixed(200, body: "old school")) { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET /legacy HTTP/1.0\r\nHost: x\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.0 200 OK\r\n"), "answer: \(answer)")
+                #expect(answer.hasSuffix("old school"))
+            }
+        }
+
+        @Test func anExpect100ContinueRequestIsForwardedWithoutTheExpectation() async throws {
+            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+                let response = try await gw.send(
+                    .POST, "/", headers: [("expect", "100-continue")], body: .chunked(["part one, ", "part two"], delay: .milliseconds(20)))
+                #expect(response.status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.bodyText == "part one, part two")
+                #expect(seen.header("expect") == nil, "the gateway answers the expectation itself")
+            }
+        }
+
+        @Test func anExpect100ContinueRequestGets100BeforeItSendsItsBody() async throws {
+            try await withProxy(.echo) { _, gw in
+                // Head only: a gateway that waited for the body would never answer.
+                let answer = try await RawConnection.exchange(
+                    port: gw.port, text: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+                    timeout: .milliseconds(500))
+                #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n"), "answer: \(answer)")
+            }
+        }
+
+        @Test func aURIOverMaxURIBytesGets414() async throws {
+            try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, limits: "{max_uri_bytes: 64}", routes: proxyRoute()) }) { upstream, gw in
+                let response = try await gw.send(.GET, "/" + String(repeating: "a", count: 100))
+                #expect(response.status == .uriTooLong)
+                #expect(response.errorType == "uri_too_long")
+                #expect(upstream.requestCount == 0)
+            }
+        }
+
+        @Test func aClientThatLeavesMidDownloadDoesNotHurtTheGateway() async throws {
+            try await withProxy(choosing: { head in head.uri == "/big" ? .download(bytes: 256 << 20) : .echo }) { upstream, gw in
+                for _ in 0..<3 {
+                    // Read for a moment, then hang up in the middle of a 256 MiB body.
+                    let bytes = try await RawConnection.exchange(port: gw.port, bytes: Array("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".utf8), timeout: .milliseconds(100))
+                    #expect(bytes.count > 0 && bytes.count < 256 << 20)
+                }
+                let response = try await gw.send(.GET, "/after")
+                #expect(response.status == .ok)
+                #expect(upstream.requests.last?.head.uri == "/after")
+            }
+        }
+
+        @Test func aClientThatLeavesWhileTheUpstreamIsSlowDoesNotHurtTheGateway() async throws {
+            try await withProxy(choosing: { head in head.uri == "/slow" ? .delayed(.milliseconds(300), .echo) : .echo }) { _, gw in
+                _ = try await RawConnection.exchange(port: gw.port, bytes: Array("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n".utf8), timeout: .milliseconds(50))
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(try await gw.send(.GET, "/slow").status == .ok)
+            }
+        }
+
+        @Test func theTotalTimeoutCutsAResponseAlreadyStreaming() async throws {
+            try await withProxy(.chunks(count: 10, delay: .milliseconds(100)), yaml: {
+                gatewayYAML(upstreamPort: $0, upstreamExtra: "total_timeout: 300ms", routes: proxyRoute())
+            }) { _, gw in
+                await #expect(throws: (any Error).self, "the client sees a truncated response") {
+                    _ = try await gw.send(.GET, "/", timeout: .seconds(5))
+                }
+            }
+        }
+
+        @Test func theTotalTimeoutBeforeTheFirstByteGives504() async throws {
+            try await withProxy(.delayed(.seconds(2), .echo), yaml: {
+                gatewayYAML(upstreamPort: $0, upstreamExtra: "total_timeout: 200ms", routes: proxyRoute())
+            }) { _, gw in
+                let response = try await gw.send(.GET, "/")
+                #expect(response.status == .gatewayTimeout)
+                #expect(response.errorType == "upstream_timeout")
+            }
+        }
+
+        @Test(arguments: [("target", nil), ("upstream.internal", "upstream.internal")] as [(String, String?)])
+        func theHostHeaderPolicyDecidesWhatTheUpstreamSees(_ policy: String, _ expected: String?) async throws {
+            try await withProxy(.echo, yaml: {
+                gatewayYAML(upstreamPort: $0, upstreamExtra: "host_header: \(policy)", routes: proxyRoute())
+            }) { upstream, gw in
+                _ = try await gw.send(.GET, "/", headers: [("host", "public.example")])
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.header("host") == (expected ?? "127.0.0.1:\(upstream.port)"))
+                #expect(seen.header("x-forwarded-host") == "public.example")
+            }
+        }
+
+        @Test func aRequestWithABodyRejectedByAPluginGets403AndTheGatewayKeepsServing() async throws {
+            let c = try FixturePlugins.cSample()
+            try await withProxy(.echo, yaml: {
+                gatewayYAML(upstreamPort: $0, routes: proxyRoute(filters: "[{plugin: \(c), config: {reject_header: x-forbidden}}]"))
+            }) { upstream, gw in
+                let client = try await gw.client()
+                let rejected = try await client.request(.POST, "/", headers: [("x-forbidden", "1")], body: .string(String(repeating: "z", count: 5000)))
+                #expect(rejected.status == .forbidden)
+                if rejected.header("connection") != "close" {
+                    // Kept open: the unread body must have been consumed, not parsed as a request.
+                    let next = try await client.request(.GET, "/next")
+                    #expect(next.status == .ok)
+                    #expect(upstream.requests.map(\.head.uri) == ["/next"])
+                }
+                await client.close()
+                #expect(try await gw.send(.GET, "/fresh").status == .ok)
+            }
+        }
+    }
+}
