@@ -34,6 +34,8 @@ final class Gateway: Sendable {
     let control: NIOThreadPool
     private let state: NIOLockedValueBox<GatewayState>
     private let draining = Atomic<Bool>(false)
+    /// This gateway's client connections.
+    let connections = ConnectionRegistry()
     private let reloadLock = NIOLock()
     private let channels = NIOLockedValueBox<[any Channel]>([])
     /// Addresses actually bound, by listener name ("admin" and "demo_upstream" included).
@@ -167,10 +169,12 @@ final class Gateway: Sendable {
         draining.store(true, ordering: .relaxed)
         let all = channels.withLockedValue { $0 }
         for channel in all { try? await channel.close() }
+        connections.drain()
         let start = NIODeadline.now()
-        while ProxyServer.activeConnections.load(ordering: .relaxed) > 0 && NIODeadline.now() - start < deadline {
+        while connections.count > 0 && NIODeadline.now() - start < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        connections.closeAll()
         try? await group.shutdownGracefully()
         try? await control.shutdownGracefully()
     }

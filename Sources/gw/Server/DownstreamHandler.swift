@@ -125,7 +125,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, exchange == nil {
+        if event is DrainEvent || event is IdleStateHandler.IdleStateEvent, exchange == nil {
             context.close(promise: nil)
             return
         }

@@ -2,14 +2,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Binds a proxy listener. Each connection gets NIO's HTTP/1 decoder and encoder
 /// and a `DownstreamHandler`; no pipelining helper (it costs two epoll_ctl per
 /// request), the handler queues pipelined requests itself.
 enum ProxyServer {
-    static let activeConnections = Atomic<Int>(0)
-
     static func bind(listener: GatewayConfig.Listener, tls: NIOSSLContext?, gateway: Gateway) async throws -> any Channel {
         let idle = gateway.currentState().config.timeouts.idle
         let scheme = tls == nil ? "http" : "https"
@@ -26,13 +24,43 @@ enum ProxyServer {
                     try sync.addHandler(HTTPResponseEncoder(configuration: .init()))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(DownstreamHandler(gateway: gateway, scheme: scheme))
-                    activeConnections.wrappingAdd(1, ordering: .relaxed)
-                    channel.closeFuture.whenComplete { _ in activeConnections.wrappingAdd(-1, ordering: .relaxed) }
+                    gateway.connections.register(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
             .bind(host: listener.host, port: listener.port).get()
+    }
+}
+
+/// Sent to every client connection when the gateway drains: an idle one closes at
+/// once, a busy one after its current response.
+struct DrainEvent: Sendable {}
+
+/// The client connections of one gateway, so shutdown can drain them.
+final class ConnectionRegistry: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    func register(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = self.channels.withLockedValue { $0.removeValue(forKey: id) }
+        }
+    }
+
+    var count: Int { channels.withLockedValue { $0.count } }
+
+    /// Ask every connection to close when idle.
+    func drain() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        }
+    }
+
+    /// Close whatever is left.
+    func closeAll() {
+        for channel in channels.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }
