@@ -225,6 +225,37 @@ extension EndToEnd {
             }
         }
 
+        @Test func aPluginCallsOutOverHTTPRecordsMetricsAndResumesWithTheAnswer() async throws {
+            try await withUpstream(.fixed(200, body: "token-ok")) { authority in
+                let filters = try Self.filter("callout_metrics", "config: {url: \"http://127.0.0.1:\(authority.port)/check\"}")
+                let routes = """
+                      - name: called
+                        match: {prefix: /}
+                        upstream: up
+                        filters: \(filters)
+                    """
+                try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, routes: routes) }) { upstream, gw in
+                    for _ in 0..<2 {
+                        let response = try await gw.send(.GET, "/resource")
+                        #expect(response.status == .ok)
+                        let seen = try #require(upstream.lastRequest)
+                        #expect(seen.header("x-callout-status") == "200")
+                        #expect(seen.header("x-callout-body") == "token-ok")
+                    }
+                    #expect(authority.requestCount == 2)
+                    let metrics = try await gw.admin(.GET, "/metrics").text
+                    #expect(metrics.contains("gw_plugin_fixture_requests_total{route=\"called\"} 2"), "\(metrics)")
+                }
+                // The call-out target is down: the plugin sees a connect failure and still resumes.
+                await authority.stop()
+                try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, routes: routes) }) { upstream, gw in
+                    let response = try await gw.send(.GET, "/")
+                    #expect(response.status == .ok)
+                    #expect(upstream.lastRequest?.header("x-callout-result") == "2")
+                }
+            }
+        }
+
         @Test func sseTagRewritesAndDropsServerSentEvents() async throws {
             let events = [
                 "data: hello\n\n",
