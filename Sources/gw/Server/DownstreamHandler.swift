@@ -221,9 +221,15 @@ final class DownstreamHandler: ChannelDuplexHandler {
         random ^= random >> 12
         random ^= random << 25
         random ^= random >> 27
-        let value = random &* 2_685_821_657_736_338_717
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        var value = random &* 2_685_821_657_736_338_717
+        return String(unsafeUninitializedCapacity: 16) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            for i in stride(from: 15, through: 0, by: -1) {
+                buffer[i] = digits.utf8Start[Int(value & 0xf)]
+                value >>= 4
+            }
+            return 16
+        }
     }
 }
 

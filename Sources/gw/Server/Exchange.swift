@@ -224,6 +224,11 @@ final class Exchange {
         connecting = true
         upstream.balancer.active[index].add(1)
         let target = upstream.targets[index]
+        if let idle = pool.takeIdle(target) {
+            connecting = false
+            attach(idle, target: target)
+            return
+        }
         pool.acquire(target, of: upstream).assumeIsolated().whenComplete { [self] result in
             self.connecting = false
             switch result {

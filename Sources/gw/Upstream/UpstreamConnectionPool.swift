@@ -13,11 +13,17 @@ final class UpstreamConnectionPool {
         self.loop = loop
     }
 
+    /// An idle connection to `target`, if one is ready (no allocation on this path).
+    func takeIdle(_ target: UpstreamSet.ResolvedTarget) -> UpstreamConnection? {
+        while let connection = idle[target.poolKey]?.popLast() {
+            if connection.channel.isActive && connection.reusable { return connection }
+        }
+        return nil
+    }
+
     /// An idle connection to `target`, or a new one.
     func acquire(_ target: UpstreamSet.ResolvedTarget, of upstream: UpstreamSet) -> EventLoopFuture<UpstreamConnection> {
-        while let connection = idle[target.poolKey]?.popLast() {
-            if connection.channel.isActive && connection.reusable { return loop.makeSucceededFuture(connection) }
-        }
+        if let connection = takeIdle(target) { return loop.makeSucceededFuture(connection) }
         return connect(target, of: upstream)
     }
 
