@@ -15,6 +15,10 @@ let package = Package(
         .library(name: "GatewayPluginSDK", targets: ["GatewayPluginSDK"]),
         // The minimal Swift sample plugin: libgw_sample_swift.so
         .library(name: "gw_sample_swift", type: .dynamic, targets: ["SwiftHelloPlugin"]),
+        // Built-in filters, loaded by name like any third-party plugin: libgw_<name>.so
+        .library(name: "gw_auth", type: .dynamic, targets: ["AuthPlugin"]),
+        .library(name: "gw_rate_limit", type: .dynamic, targets: ["RateLimitPlugin"]),
+        .library(name: "gw_transform", type: .dynamic, targets: ["TransformPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -44,6 +48,13 @@ let package = Package(
             path: "Sources/CPCRE2",
             pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]
+        ),
+        // OpenSSL libcrypto (libssl-dev) for plugins: SHA-256 in auth (JWT later).
+        .systemLibrary(
+            name: "CLibcrypto",
+            path: "Sources/CLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
         // Loads plugins and runs filter chains. No sockets.
         .target(
@@ -79,6 +90,25 @@ let package = Package(
             path: "sample-plugins/swift-hello/Sources",
             linkerSettings: pluginLinkerSettings
         ),
+        // Built-in filter plugins: the SDK (and libcrypto) only, never the host, NIO or Foundation.
+        .target(
+            name: "AuthPlugin",
+            dependencies: ["GatewayPluginSDK", "CLibcrypto"],
+            path: "Plugins/Auth",
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "RateLimitPlugin",
+            dependencies: ["GatewayPluginSDK"],
+            path: "Plugins/RateLimit",
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "TransformPlugin",
+            dependencies: ["GatewayPluginSDK"],
+            path: "Plugins/Transform",
+            linkerSettings: pluginLinkerSettings
+        ),
         // Helpers shared by the test suites: test upstreams, a client, a running gateway.
         .target(
             name: "GatewayTestSupport",
@@ -88,6 +118,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/GatewayTestSupport"
+        ),
+        .testTarget(
+            name: "GatewayPluginSDKTests",
+            dependencies: ["GatewayPluginSDK"]
         ),
         .testTarget(
             name: "PluginHostTests",

@@ -6,8 +6,8 @@
 #   (b) the C sample builds with plain cc, needs no Swift library and exports
 #       exactly gw_plugin_entry_v1;
 #   (c) the same for the Rust sample, if rustc is installed;
-#   (d) if GW_SWIFT_PLUGIN names a Swift-built plugin (e.g.
-#       .build/debug/libgw_sample_swift.so), it exports exactly the entry symbol.
+#   (d) if GW_SWIFT_PLUGIN names Swift-built plugins (space-separated, e.g.
+#       .build/debug/libgw_sample_swift.so), each exports exactly the entry symbol.
 # Prints one line per check; exits non-zero if any check fails.
 set -euo pipefail
 
@@ -132,12 +132,14 @@ fi
 
 # --- (d) a Swift-built plugin, if given -----------------------------------------
 if [[ -n "${GW_SWIFT_PLUGIN:-}" ]]; then
-  if [[ -f "$GW_SWIFT_PLUGIN" ]]; then
-    check_exports "Swift plugin $(basename "$GW_SWIFT_PLUGIN")" "$GW_SWIFT_PLUGIN"
-  else
-    echo "no such file: $GW_SWIFT_PLUGIN" >"$tmp/log"
-    fail "Swift plugin present"
-  fi
+  for plugin in $GW_SWIFT_PLUGIN; do
+    if [[ -f "$plugin" ]]; then
+      check_exports "Swift plugin $(basename "$plugin")" "$plugin"
+    else
+      echo "no such file: $plugin" >"$tmp/log"
+      fail "Swift plugin present"
+    fi
+  done
 else
   skip "GW_SWIFT_PLUGIN not set: Swift plugin exports not checked"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: ABI checks (C11/C++17 header, C and Rust samples), a build
-# with warnings as errors, the Swift Testing suites, and the Swift plugin's exports.
+# with warnings as errors, the Swift Testing suites, and the Swift plugins' exports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -16,7 +16,7 @@ if grep -E "(warning|error):" /tmp/gw-build.log | grep -v "^warning: 'main'" | g
 fi
 
 echo "== Swift plugin exports"
-GW_SWIFT_PLUGIN=.build/debug/libgw_sample_swift.so bash scripts/check-abi.sh
+GW_SWIFT_PLUGIN="$(printf '.build/debug/libgw_%s.so ' sample_swift auth rate_limit transform)" bash scripts/check-abi.sh
 
 echo "== tests"
 swift test --skip-build -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-test.log

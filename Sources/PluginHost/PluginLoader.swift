@@ -14,7 +14,12 @@ public final class PluginLoader: Sendable {
     /// Directories searched for a plugin given by name, in order.
     public let searchPath: [String]
     public let services: HostServices
-    private let loaded = Mutex<[String: LoadedPlugin]>([:])
+    /// Process-wide, like the dlopen handles: a plugin's entry runs once per process
+    /// per file, as the ABI promises. A file's plugin keeps the services of the loader
+    /// that first loaded it (one gateway per process in production).
+    private static let loaded = Mutex<[String: LoadedPlugin]>([:])
+    /// The plugins this loader has used (for the admin view).
+    private let used = Mutex<[String: LoadedPlugin]>([:])
 
     public init(searchPath: [String], services: HostServices) {
         self.searchPath = searchPath
@@ -46,18 +51,21 @@ public final class PluginLoader: Sendable {
     /// Load (once) and validate the plugin at `reference`.
     public func load(_ reference: String, relativeTo base: String? = nil) throws(PluginLoadError) -> LoadedPlugin {
         let path = try resolve(reference, relativeTo: base)
-        if let plugin = loaded.withLock({ $0[path] }) { return plugin }
-        let plugin = try open(path)
-        return loaded.withLock { table in
+        // Loading (and the plugin's entry and plugin_init) happens under the
+        // process-wide lock: control-thread work, never on the request path.
+        let plugin: LoadedPlugin = try Self.loaded.withLock { (table) throws(PluginLoadError) -> LoadedPlugin in
             if let existing = table[path] { return existing }
-            table[path] = plugin
-            return plugin
+            let opened = try open(path)
+            table[path] = opened
+            return opened
         }
+        used.withLock { $0[path] = plugin }
+        return plugin
     }
 
     /// Every plugin loaded so far.
     public var plugins: [LoadedPlugin] {
-        loaded.withLock { Array($0.values) }.sorted { $0.name < $1.name }
+        used.withLock { Array($0.values) }.sorted { $0.name < $1.name }
     }
 
     private func canonical(_ path: String) -> String {

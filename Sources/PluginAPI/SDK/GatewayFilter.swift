@@ -22,10 +22,15 @@ public enum FilterStatus: Sendable {
     }
 }
 
-/// Why a config was rejected; the message reaches `gw check` and the reload error.
+/// Why a config was rejected; every message reaches `gw check` and the reload error
+/// (each through its own `config_error` call). Name the key at fault in each message,
+/// e.g. `keys[2].key: must not be empty`; `ConfigReader` does that for you.
 public struct ConfigRejection: Error, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
+    public let messages: [String]
+    /// All messages, joined with "; ".
+    public var message: String { messages.joined(separator: "; ") }
+    public init(_ message: String) { self.messages = [message] }
+    public init(messages: [String]) { self.messages = messages }
 }
 
 /// A plugin's per-filter configuration: parsed once on the control thread, then
@@ -37,6 +42,28 @@ public protocol FilterFactory: AnyObject, Sendable {
 
     /// Create the filter for one stream; nil is a filter failure.
     func makeFilter(stream: Stream) -> (any StreamFilter)?
+
+    /// The `StreamFilter` hooks the filters implement. Only these are registered with
+    /// the host; a hook left out costs nothing, and a filter without body hooks leaves
+    /// bodies streaming past it untouched. Default: all of them.
+    static var hooks: FilterHooks { get }
+}
+
+extension FilterFactory {
+    public static var hooks: FilterHooks { .all }
+}
+
+/// Which `StreamFilter` hooks a plugin registers with the host.
+public struct FilterHooks: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let requestHeaders = FilterHooks(rawValue: 1 << 0)
+    public static let requestBody = FilterHooks(rawValue: 1 << 1)
+    public static let responseHeaders = FilterHooks(rawValue: 1 << 2)
+    public static let responseBody = FilterHooks(rawValue: 1 << 3)
+    public static let streamComplete = FilterHooks(rawValue: 1 << 4)
+    public static let asyncEvent = FilterHooks(rawValue: 1 << 5)
+    public static let all: FilterHooks = [.requestHeaders, .requestBody, .responseHeaders, .responseBody, .streamComplete, .asyncEvent]
 }
 
 /// One stream's filter. Loop-bound: never shared between threads.

@@ -59,6 +59,32 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// `text` as a JSON string literal, quotes included: `"`, `\` and control
+    /// characters are escaped; everything else (including non-ASCII) is kept.
+    public static func quote(_ text: String) -> String {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(text.utf8.count + 2)
+        for c in text.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): out += [0x5c, 0x22]
+            case UInt8(ascii: "\\"): out += [0x5c, 0x5c]
+            case 0x0a: out += [0x5c, UInt8(ascii: "n")]
+            case 0x0d: out += [0x5c, UInt8(ascii: "r")]
+            case 0x09: out += [0x5c, UInt8(ascii: "t")]
+            case 0..<0x20: out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xf)]]
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
+    }
+
     struct Parser {
         let bytes: UnsafeRawBufferPointer
         var index = 0

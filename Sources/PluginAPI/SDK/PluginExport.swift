@@ -13,6 +13,19 @@ final class FilterBox {
     init(_ filter: any StreamFilter) { self.filter = filter }
 }
 
+/// The plugin's config object as the host holds it: the factory, and, when the
+/// factory is itself a (stateless, shared) `StreamFilter`, one box reused by every
+/// stream that `makeFilter` answers with the factory itself, so such streams cost no
+/// allocation.
+final class ConfigBox {
+    let factory: any FilterFactory
+    let shared: FilterBox?
+    init(_ factory: any FilterFactory) {
+        self.factory = factory
+        shared = (factory as? any StreamFilter).map(FilterBox.init)
+    }
+}
+
 /// Feature bits a plugin may require or use.
 public struct PluginFeatures: OptionSet, Sendable {
     public let rawValue: UInt64
@@ -59,41 +72,54 @@ public enum GatewayPluginExport {
             do {
                 let json = try JSONValue.parse(UnsafeRawBufferPointer(start: bytes.ptr, count: bytes.ptr == nil ? 0 : bytes.len))
                 let object = try factory.init(config: json, context: context)
-                return Unmanaged.passRetained(object as AnyObject).toOpaque()
+                return Unmanaged.passRetained(ConfigBox(object)).toOpaque()
             } catch let rejection as ConfigRejection {
-                GatewayPluginExport.reportConfigError(handle, rejection.message)
+                for message in rejection.messages { GatewayPluginExport.reportConfigError(handle, message) }
             } catch {
                 GatewayPluginExport.reportConfigError(handle, "\(error)")
             }
             return nil
         }
-        d.config_destroy = { Unmanaged<AnyObject>.fromOpaque($0).release() }
+        d.config_destroy = { Unmanaged<ConfigBox>.fromOpaque($0).release() }
         d.filter_new = { config, stream in
-            guard let factory = Unmanaged<AnyObject>.fromOpaque(config).takeUnretainedValue() as? any FilterFactory,
-                let filter = factory.makeFilter(stream: Stream(raw: stream))
-            else { return nil }
+            let box = Unmanaged<ConfigBox>.fromOpaque(config).takeUnretainedValue()
+            guard let filter = box.factory.makeFilter(stream: Stream(raw: stream)) else { return nil }
+            if let shared = box.shared, shared.filter === filter { return Unmanaged.passRetained(shared).toOpaque() }
             return Unmanaged.passRetained(FilterBox(filter)).toOpaque()
         }
         d.filter_destroy = { Unmanaged<FilterBox>.fromOpaque($0).release() }
-        d.on_request_headers = { f, s, eos in
-            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestHeaders(Stream(raw: s), endOfStream: eos).raw
+        let hooks = factory.hooks
+        if hooks.contains(.requestHeaders) {
+            d.on_request_headers = { f, s, eos in
+                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestHeaders(Stream(raw: s), endOfStream: eos).raw
+            }
         }
-        d.on_response_headers = { f, s, eos in
-            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseHeaders(Stream(raw: s), endOfStream: eos).raw
+        if hooks.contains(.responseHeaders) {
+            d.on_response_headers = { f, s, eos in
+                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseHeaders(Stream(raw: s), endOfStream: eos).raw
+            }
         }
-        d.on_request_body = { f, s, chunk, eos in
-            let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
-            return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+        if hooks.contains(.requestBody) {
+            d.on_request_body = { f, s, chunk, eos in
+                let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
+                return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+            }
         }
-        d.on_response_body = { f, s, chunk, eos in
-            let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
-            return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+        if hooks.contains(.responseBody) {
+            d.on_response_body = { f, s, chunk, eos in
+                let bytes = UnsafeRawBufferPointer(start: chunk.ptr, count: chunk.ptr == nil ? 0 : chunk.len)
+                return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
+            }
         }
-        d.on_stream_complete = { f, s in
-            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onStreamComplete(Stream(raw: s))
+        if hooks.contains(.streamComplete) {
+            d.on_stream_complete = { f, s in
+                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onStreamComplete(Stream(raw: s))
+            }
         }
-        d.on_async_event = { f, s, id, _ in
-            Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onAsyncEvent(Stream(raw: s), eventID: id)
+        if hooks.contains(.asyncEvent) {
+            d.on_async_event = { f, s, id, _ in
+                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onAsyncEvent(Stream(raw: s), eventID: id)
+            }
         }
         let pointer = UnsafeMutablePointer<gw_plugin_v1>.allocate(capacity: 1)
         pointer.initialize(to: d)

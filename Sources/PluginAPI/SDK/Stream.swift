@@ -36,6 +36,31 @@ public struct Stream {
         return rc == GW_OK ? String(gwStr: value) : nil
     }
 
+    /// Calls `body` with a borrowed view of value number `index` of header `name` and
+    /// the number of values the header has; nil (and `body` is not called) if there is
+    /// no such value. Nothing is copied; the view is valid only inside `body`.
+    public func withHeader<R>(
+        _ name: String, _ direction: Direction = .request, index: Int = 0,
+        _ body: (_ value: UnsafeRawBufferPointer, _ count: Int) throws -> R
+    ) rethrows -> R? {
+        var value = gw_str(ptr: nil, len: 0)
+        var count = 0
+        let rc = name.withGWStr { host.header_get(raw, direction.raw, $0, index, &value, &count) }
+        guard rc == GW_OK else { return nil }
+        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len), count)
+    }
+
+    /// Every value of header `name`, in order (empty if absent).
+    public func headerValues(_ name: String, _ direction: Direction = .request) -> [String] {
+        var values: [String] = []
+        var index = 0
+        while let value = withHeader(name, direction, index: index, { value, _ in String(decoding: value, as: UTF8.self) }) {
+            values.append(value)
+            index += 1
+        }
+        return values
+    }
+
     @discardableResult
     public func setHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
         name.withGWStr { n in value.withGWStr { v in host.header_set(raw, direction.raw, n, v) } } == GW_OK
@@ -105,10 +130,14 @@ public struct Stream {
         return rc == GW_OK
     }
 
+    /// Record per-request metadata for later filters and the call log (e.g. namespace
+    /// "auth", key "consumer").
     public func setMetadata(namespace: String, key: String, value: String) {
         _ = namespace.withGWStr { ns in
             key.withGWStr { k in
-                Array(value.utf8).withUnsafeBufferPointer { v in host.metadata_set(raw, ns, k, gw_bytes(ptr: v.baseAddress, len: v.count)) }
+                value.withGWStr { v in
+                    host.metadata_set(raw, ns, k, gw_bytes(ptr: UnsafeRawPointer(v.ptr)?.assumingMemoryBound(to: UInt8.self), len: v.len))
+                }
             }
         }
     }

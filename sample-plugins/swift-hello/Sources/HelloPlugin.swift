@@ -23,6 +23,9 @@ final class HelloConfig: FilterFactory {
         rejectHeader = try string("reject_header", default: nil)
     }
 
+    /// Only these hooks are registered: bodies stream past this filter untouched.
+    static let hooks: FilterHooks = [.requestHeaders, .responseHeaders]
+
     func makeFilter(stream: Stream) -> (any StreamFilter)? {
         HelloFilter(config: self)
     }

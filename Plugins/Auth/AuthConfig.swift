@@ -1,0 +1,134 @@
+import GatewayPluginSDK
+
+/// The auth filter's configuration, validated and precomputed once: lowercase header
+/// name, one SHA-256 digest per key, the reply bodies.
+struct AuthConfig: Sendable {
+    /// One configured API key.
+    struct Key: Sendable {
+        let digest: SHA256Digest
+        let consumer: String
+        let tenant: String?
+        /// False when `allowed_consumers` is set and does not list the consumer.
+        let allowed: Bool
+        /// The 403 body naming the consumer (nil when allowed).
+        let forbiddenBody: String?
+    }
+
+    /// Presented keys longer than this are refused without being hashed.
+    static let maxKeyBytes = 4096
+    static let sha256Prefix = "sha256:"
+
+    let keys: [Key]
+    /// Lowercase header name; `authorization` expects the `Bearer` scheme.
+    let header: String
+    let bearer: Bool
+    let queryParameter: String?
+    /// `WWW-Authenticate` for a missing credential, and for a wrong one.
+    let challengeMissing: String
+    let challengeInvalid: String
+
+    init(_ json: JSONValue) throws(ConfigRejection) {
+        var reader = ConfigReader()
+        let root = reader.object(json, at: "", allowed: ["allowed_consumers", "header", "keys", "query_param"]) ?? [:]
+
+        var header = "authorization"
+        if let value = root["header"], let name = reader.string(value, at: "header") {
+            if HTTPSyntax.isToken(name) {
+                header = name.lowercased()
+            } else {
+                reader.problem(at: "header", "\"\(name)\" is not a valid header name")
+            }
+        }
+        self.header = header
+        bearer = header == "authorization"
+        if bearer {
+            challengeMissing = "Bearer realm=\"gw\""
+            challengeInvalid = "Bearer realm=\"gw\", error=\"invalid_token\""
+        } else {
+            challengeMissing = "ApiKey realm=\"gw\", header=\"\(header)\""
+            challengeInvalid = challengeMissing
+        }
+
+        queryParameter = root["query_param"].flatMap { reader.string($0, at: "query_param") }
+
+        var allowList: [String]?
+        if let value = root["allowed_consumers"], let names = reader.strings(value, at: "allowed_consumers") {
+            allowList = names.map(\.value)
+        }
+
+        var parsed: [(path: String, digest: SHA256Digest, consumer: String, tenant: String?)] = []
+        if let value = root["keys"] {
+            for (i, item) in (reader.array(value, at: "keys") ?? []).enumerated() {
+                let path = ConfigReader.path("keys", i)
+                guard let entry = Self.key(item, at: path, reader: &reader) else { continue }
+                if let earlier = parsed.first(where: { $0.digest.matches(entry.digest) }) {
+                    reader.problem(at: ConfigReader.path(path, "key"), "the same key as \(earlier.path).key")
+                    continue
+                }
+                parsed.append((path, entry.digest, entry.consumer, entry.tenant))
+            }
+        } else {
+            reader.problem(at: "keys", "missing (a list of {key, consumer, tenant} entries)")
+        }
+
+        if let value = root["allowed_consumers"], let names = value.arrayValue {
+            let known = Set(parsed.map(\.consumer))
+            for (i, name) in names.enumerated() {
+                guard let name = name.stringValue, !name.isEmpty, !known.contains(name), !parsed.isEmpty else { continue }
+                reader.problem(at: ConfigReader.path("allowed_consumers", i), "unknown consumer \"\(name)\" (no key in keys has it)")
+            }
+        }
+        try reader.finish()
+
+        keys = parsed.map { key in
+            let allowed = allowList.map { $0.contains(key.consumer) } ?? true
+            return Key(
+                digest: key.digest, consumer: key.consumer, tenant: key.tenant, allowed: allowed,
+                forbiddenBody: allowed
+                    ? nil : ErrorReply.body(type: "forbidden", message: "consumer \"\(key.consumer)\" is not allowed on this route"))
+        }
+    }
+
+    /// One `keys[i]` entry: `{key, consumer, tenant}`.
+    private static func key(
+        _ item: JSONValue, at path: String, reader: inout ConfigReader
+    ) -> (digest: SHA256Digest, consumer: String, tenant: String?)? {
+        guard let fields = reader.object(item, at: path, allowed: ["consumer", "key", "tenant"]) else { return nil }
+        let before = reader.problems.count
+
+        var digest: SHA256Digest?
+        let keyPath = ConfigReader.path(path, "key")
+        if let value = fields["key"] {
+            if let key = reader.string(value, at: keyPath) {
+                if key.hasPrefix(sha256Prefix) {
+                    digest = SHA256Digest(hex: key.dropFirst(sha256Prefix.count))
+                    if digest == nil { reader.problem(at: keyPath, "a sha256: key needs exactly 64 hex digits after \"sha256:\"") }
+                } else if key.utf8.count > maxKeyBytes {
+                    reader.problem(at: keyPath, "longer than \(maxKeyBytes) bytes")
+                } else if key.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7f }) {
+                    reader.problem(at: keyPath, "must not contain spaces or control characters")
+                } else {
+                    digest = SHA256Digest.of(key)
+                    if digest == nil { reader.problem(at: keyPath, "libcrypto could not hash the key") }
+                }
+            }
+        } else {
+            reader.problem(at: keyPath, "missing")
+        }
+
+        var consumer: String?
+        let consumerPath = ConfigReader.path(path, "consumer")
+        if let value = fields["consumer"] {
+            consumer = reader.string(value, at: consumerPath)
+            if let name = consumer, name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) {
+                reader.problem(at: consumerPath, "must not contain control characters")
+            }
+        } else {
+            reader.problem(at: consumerPath, "missing")
+        }
+
+        let tenant = fields["tenant"].flatMap { reader.string($0, at: ConfigReader.path(path, "tenant")) }
+        guard reader.problems.count == before, let digest, let consumer else { return nil }
+        return (digest, consumer, tenant)
+    }
+}

@@ -1,0 +1,137 @@
+import GatewayPluginSDK
+
+/// The filter factory: one per configured filter, shared by every event loop.
+final class RateLimiter: FilterFactory {
+    let config: RateLimitConfig
+
+    /// Attempts at the compare-and-swap before giving up (a plugin failure). Each lost
+    /// attempt means another request on the same bucket won, so this only runs out
+    /// under pathological contention.
+    static let maxAttempts = 64
+
+    init(config: JSONValue, context: ConfigContext) throws {
+        self.config = try RateLimitConfig(config, filterName: context.filterName)
+    }
+
+    static let hooks: FilterHooks = [.requestHeaders, .responseHeaders]
+
+    func makeFilter(stream: Stream) -> (any StreamFilter)? {
+        RateLimitFilter(limiter: self)
+    }
+
+    /// The shared-store key of the bucket this request is counted in.
+    func bucketKey(_ stream: Stream) -> String {
+        let route = stream.attribute(.routeName) ?? ""
+        var key = ""
+        key.reserveCapacity(route.utf8.count + config.bucketPrefix.utf8.count + 48)
+        key += route
+        key += "\u{1}"
+        key += config.bucketPrefix
+        switch config.key {
+        case .route:
+            break
+        case .clientIP:
+            appendClientIP(stream, to: &key)
+        case .consumer:
+            if let consumer = stream.metadata(namespace: "auth", key: "consumer") {
+                key += "c:"
+                key += consumer
+            } else {
+                appendClientIP(stream, to: &key)
+            }
+        case .header(let name):
+            let found = stream.withHeader(name, .request, index: 0) { value, _ -> Bool in
+                key += "h:"
+                key += String(decoding: value, as: UTF8.self)
+                return true
+            }
+            if found == nil { appendClientIP(stream, to: &key) }
+        }
+        return key
+    }
+
+    private func appendClientIP(_ stream: Stream, to key: inout String) {
+        key += "ip:"
+        key += stream.attribute(.clientAddress) ?? ""
+    }
+
+    /// Admit or refuse one request: read the bucket, decide, and store the new state
+    /// only if nobody changed it meanwhile (compare-and-swap); else read again. Nil
+    /// if the shared store failed.
+    func decide(_ stream: Stream) -> GCRA.Decision? {
+        let key = bucketKey(stream)
+        let limits = config.limits
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: limits.count) { tats -> GCRA.Decision? in
+            let bytes = UnsafeMutableRawBufferPointer(tats)
+            for _ in 0..<Self.maxAttempts {
+                let condition: SharedKV.Condition
+                if let read = SharedKV.get(key, into: bytes) {
+                    condition = .cas(read.cas)
+                    if read.length != bytes.count { tats.initialize(repeating: 0) }
+                } else {
+                    condition = .absent
+                    tats.initialize(repeating: 0)
+                }
+                let decision = GCRA.evaluate(limits, tats: tats, now: GatewayHost.monotonicNanoseconds())
+                guard decision.admitted else { return decision }
+                do throws(SharedKV.Failure) {
+                    try SharedKV.set(key, UnsafeRawBufferPointer(bytes), condition: condition, ttlMilliseconds: decision.ttlMilliseconds)
+                    return decision
+                } catch .casMismatch {
+                    continue
+                } catch {
+                    PluginLog.warning("rate_limit: the shared store refused a write: \(error)")
+                    return nil
+                }
+            }
+            PluginLog.warning("rate_limit: gave up on bucket after \(Self.maxAttempts) concurrent updates")
+            return nil
+        }
+    }
+}
+
+/// One stream: decides in the request hook, reports in the response hook.
+final class RateLimitFilter: StreamFilter {
+    let limiter: RateLimiter
+    private var decision: GCRA.Decision?
+
+    init(limiter: RateLimiter) {
+        self.limiter = limiter
+    }
+
+    func onRequestHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
+        // A shared-store failure is a plugin failure (GW_STOP without a reply): the
+        // filter's failure_mode decides between 500 (closed) and letting it pass (open).
+        guard let decision = limiter.decide(stream) else { return .stop }
+        guard decision.admitted else {
+            let limit = limiter.config.limits[decision.limit]
+            stream.sendLocalReply(
+                status: 429,
+                headers: [
+                    ("retry-after", String(decision.retryAfterSeconds)),
+                    ("ratelimit-limit", String(limit.requests)),
+                    ("ratelimit-remaining", "0"),
+                    ("ratelimit-reset", String(decision.resetSeconds)),
+                    ("content-type", "application/json"),
+                ],
+                body: limit.refusalBody, details: "rate_limit: \(limit.requests) per \(limit.per) exceeded")
+            return .stop
+        }
+        self.decision = decision
+        return .continue
+    }
+
+    func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
+        guard let decision else { return .continue }
+        stream.setHeader("ratelimit-limit", String(limiter.config.limits[decision.limit].requests), .response)
+        stream.setHeader("ratelimit-remaining", String(decision.remaining), .response)
+        stream.setHeader("ratelimit-reset", String(decision.resetSeconds), .response)
+        return .continue
+    }
+}
+
+/// The one exported symbol.
+@c(gw_plugin_entry_v1)
+public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
+    GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.1.0", required: [.sharedKV], host: host, handle: handle)
+}
