@@ -74,15 +74,15 @@ LABELS = {
 DEFAULT_PLUGIN_CHAIN = """\
 - plugin: ${GW_PLUGIN_DIR}/libgw_auth.so
   config:
-    api_keys:
+    keys:
       - key: ${GW_BENCH_API_KEY}
         consumer: bench
 - plugin: ${GW_PLUGIN_DIR}/libgw_rate_limit.so
   config:
+    key: consumer
     limits:
-      - requests: 1000000000
+      - requests: 1000000
         per: second
-        key: route
 - plugin: ${GW_PLUGIN_DIR}/libgw_transform.so
   config:
     response:
