@@ -8,6 +8,12 @@ let pluginLinkerSettings: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "--version-script=\(packageDir)/Plugins/exports.map"])
 ]
 
+/// Release builds of the data plane skip dynamic exclusivity checks (as SwiftNIO's
+/// benchmarks do); debug builds and tests keep them.
+let dataPlaneSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "gw",
     products: [
@@ -64,7 +70,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: dataPlaneSettings
         ),
         // The gateway executable: server, routing, upstreams, admin, config, CLI.
         .executableTarget(
@@ -81,7 +88,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            swiftSettings: dataPlaneSettings
         ),
         // Sample Swift plugin (what a third-party Swift author copies).
         .target(

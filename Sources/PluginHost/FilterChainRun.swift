@@ -68,7 +68,8 @@ public protocol FilterChainRunDelegate: AnyObject {
 public final class FilterChainRun {
     public let chain: FilterChain
     public let loop: any EventLoop
-    public weak var delegate: (any FilterChainRunDelegate)?
+    /// Strong until `finish()`, which breaks the cycle with the server's exchange.
+    public var delegate: (any FilterChainRunDelegate)?
     public var requestHead: HTTPRequestHead
     public internal(set) var responseHead: HTTPResponseHead?
     public var info: StreamInfo
@@ -185,6 +186,7 @@ public final class FilterChainRun {
         }
         for handle in asyncHandles { handle.invalidate() }
         asyncHandles.removeAll()
+        defer { delegate = nil }
         for index in chain.filters.indices {
             guard let instance = instances[index] else { continue }
             chain.filters[index].table.filter_destroy?(instance)

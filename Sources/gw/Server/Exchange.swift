@@ -6,7 +6,9 @@ import PluginHost
 /// filter chain (reverse) -> client. Lives on the downstream channel's loop, as
 /// does its upstream connection.
 final class Exchange {
-    unowned let downstream: DownstreamHandler
+    /// Strong: the handler drops its exchange when it finishes, which breaks the cycle.
+    /// (Weak and unowned references make every retain of both objects take a slow path.)
+    let downstream: DownstreamHandler
     let context: ChannelHandlerContext
     let state: GatewayState
     let requestID: String
@@ -363,7 +365,13 @@ final class Exchange {
         releaseUpstream()
         run?.finish()
         let keepAlive = !closeAfterResponse && (requestComplete || !expectsBody)
-        let lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        let lastWrite: EventLoopFuture<Void>?
+        if keepAlive && !downstream.gateway.isDraining {
+            context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)), promise: nil)
+            lastWrite = nil
+        } else {
+            lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        }
         downstreamNeedsFlush = false
         downstream.exchangeFinished(self, keepAlive: keepAlive, lastWrite: lastWrite)
     }

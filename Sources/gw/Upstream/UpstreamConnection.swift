@@ -16,7 +16,8 @@ final class UpstreamConnection {
     let channel: any Channel
     let poolKey: String
     let handler: UpstreamHandler
-    weak var pool: UpstreamConnectionPool?
+    /// Pools live as long as the process.
+    var pool: UpstreamConnectionPool?
     /// False once the connection can no longer carry another request.
     var reusable = true
 
@@ -54,10 +55,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    weak var delegate: (any UpstreamResponseDelegate)?
-    /// Weak: an exchange that fails drops its connection (often the last strong
-    /// reference) before the channel has closed, and channelInactive still reads it.
-    weak var connection: UpstreamConnection?
+    /// The exchange using the connection; cleared on release, close and failure.
+    var delegate: (any UpstreamResponseDelegate)?
+    /// Strong: an exchange that fails drops its connection before the channel has
+    /// closed, and channelInactive still reads it. The channel's pipeline releases
+    /// this handler when it closes, which breaks the cycle.
+    var connection: UpstreamConnection?
     private var context: ChannelHandlerContext?
     private var holdReads = false
     private var readPending = false
