@@ -15,7 +15,8 @@ extension Exchange: FilterChainRunDelegate {
 
     func filterRunResponseHeadersDone(_ run: FilterChainRun) {
         if let head = run.responseHead { responseHeadReady(head) }
-        if !downstream.inRead { flushDownstream() }
+        // Resumed outside any read (a paused filter): nobody else will flush.
+        if !inUpstreamRead && !downstream.inRead { flushDownstream() }
         connection?.handler.setHoldReads(!context.channel.isWritable)
     }
 
@@ -73,6 +74,8 @@ extension Exchange: UpstreamResponseDelegate {
         responseHeadReceived = true
         firstByteTimer?.cancel()
         firstByteTimer = nil
+        inUpstreamRead = true
+        defer { inUpstreamRead = false }
         let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified
             || head.headers.first(name: "content-length") == "0"
         if let run {
@@ -84,6 +87,8 @@ extension Exchange: UpstreamResponseDelegate {
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard !done else { return }
+        inUpstreamRead = true
+        defer { inUpstreamRead = false }
         if let run { run.responseBody(body, end: false) } else { forwardResponseBody(body, end: false) }
     }
 

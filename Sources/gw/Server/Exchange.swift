@@ -37,6 +37,8 @@ final class Exchange {
     var responseHeadReceived = false
     var done = false
     var downstreamNeedsFlush = false
+    /// Inside an upstream read: downstream writes are flushed at its read-complete.
+    var inUpstreamRead = false
     var upstreamNeedsFlush = false
     var firstByteTimer: Scheduled<Void>?
     var totalTimer: Scheduled<Void>?
