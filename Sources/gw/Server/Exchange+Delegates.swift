@@ -72,8 +72,7 @@ extension Exchange: UpstreamResponseDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard !done else { return }
         responseHeadReceived = true
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
+        firstByteDeadline = nil
         inUpstreamRead = true
         defer { inUpstreamRead = false }
         let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified

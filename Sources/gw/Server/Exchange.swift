@@ -40,8 +40,10 @@ final class Exchange {
     /// Inside an upstream read: downstream writes are flushed at its read-complete.
     var inUpstreamRead = false
     var upstreamNeedsFlush = false
-    var firstByteTimer: Scheduled<Void>?
-    var totalTimer: Scheduled<Void>?
+    /// Deadlines checked by the loop's `DeadlineSweeper`.
+    var firstByteDeadline: NIODeadline?
+    var totalDeadline: NIODeadline?
+    var watchedBySweeper = false
     var closeAfterResponse = false
     var expectContinue = false
 
@@ -92,7 +94,8 @@ final class Exchange {
         }
         let total = upstream?.config.totalTimeout ?? .zero
         if total.nanoseconds > 0 {
-            totalTimer = loop.assumeIsolated().scheduleTask(in: total) { [self] in self.timedOut(total: true) }
+            totalDeadline = .now() + total
+            watchDeadlines()
         }
         let endOfStream = !expectsBody
         if route.chain.isEmpty {
@@ -299,17 +302,38 @@ final class Exchange {
     }
 
     private func armFirstByteTimer() {
-        guard !responseHeadReceived, firstByteTimer == nil, let upstream else { return }
+        guard !responseHeadReceived, firstByteDeadline == nil, let upstream else { return }
         let timeout = upstream.config.firstByteTimeout
         guard timeout.nanoseconds > 0 else { return }
-        firstByteTimer = loop.assumeIsolated().scheduleTask(in: timeout) { [self] in self.timedOut(total: false) }
+        firstByteDeadline = .now() + timeout
+        watchDeadlines()
     }
 
-    private func cancelTimers() {
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
-        totalTimer?.cancel()
-        totalTimer = nil
+    private func watchDeadlines() {
+        guard !watchedBySweeper, let pool = state.pools.pool(for: loop) else { return }
+        watchedBySweeper = true
+        pool.deadlines.watch(self)
+    }
+
+    /// Called by the sweeper: fire an expired deadline. True while one is still armed.
+    func checkDeadlines(now: NIODeadline) -> Bool {
+        guard !done else {
+            watchedBySweeper = false
+            return false
+        }
+        if let deadline = totalDeadline, deadline <= now {
+            timedOut(total: true)
+        } else if let deadline = firstByteDeadline, deadline <= now {
+            timedOut(total: false)
+        }
+        let armed = !done && (firstByteDeadline != nil || totalDeadline != nil)
+        watchedBySweeper = armed
+        return armed
+    }
+
+    func cancelTimers() {
+        firstByteDeadline = nil
+        totalDeadline = nil
     }
 
     private func timedOut(total: Bool) {

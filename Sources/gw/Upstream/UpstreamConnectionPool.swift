@@ -7,10 +7,13 @@ import NIOSSL
 /// connection borrows from its own loop's pool, so a request never hops threads.
 final class UpstreamConnectionPool {
     let loop: any EventLoop
+    /// The loop's request timeouts.
+    let deadlines: DeadlineSweeper
     private var idle: [String: [UpstreamConnection]] = [:]
 
     init(loop: any EventLoop) {
         self.loop = loop
+        self.deadlines = DeadlineSweeper(loop: loop)
     }
 
     /// An idle connection to `target`, if one is ready (no allocation on this path).
