@@ -101,6 +101,18 @@ extension EndToEnd {
             }
         }
 
+        @Test func headersOverMaxHeaderBytesGive431AndNeverReachTheUpstream() async throws {
+            try await withProxy(.echo, yaml: {
+                gatewayYAML(upstreamPort: $0, limits: "{max_header_bytes: 2KiB}", routes: proxyRoute())
+            }) { upstream, gw in
+                let big = [("x-big", String(repeating: "a", count: 3000))]
+                let response = try await gw.send(.GET, "/", headers: big)
+                Self.expectJSONError(response, .requestHeaderFieldsTooLarge, "header_too_large")
+                #expect(try await gw.send(.GET, "/", headers: [("x-small", String(repeating: "a", count: 500))]).status == .ok)
+                #expect(upstream.requestCount == 1)
+            }
+        }
+
         @Test func aContentLengthOverMaxBodyBytesGives413AtOnce() async throws {
             try await withProxy(.echo, yaml: {
                 gatewayYAML(upstreamPort: $0, limits: "{max_body_bytes: 1000}", routes: proxyRoute())
