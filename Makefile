@@ -1,4 +1,4 @@
-.PHONY: run test check-abi build bench
+.PHONY: run test check-abi build bench bench-plugins
 run:
 	bash scripts/run.sh
 test:
@@ -7,5 +7,7 @@ check-abi:
 	bash scripts/check-abi.sh
 build:
 	swift build -c release
+bench-plugins:
+	bash bench/plugin-boundary.sh
 bench:
 	bash bench/run.sh $(ARGS)

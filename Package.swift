@@ -91,6 +91,19 @@ let package = Package(
             ],
             swiftSettings: dataPlaneSettings
         ),
+        // The plugin-boundary micro-benchmark (bench/plugin-boundary.sh).
+        .executableTarget(
+            name: "gw-plugin-bench",
+            dependencies: [
+                "PluginHost", "CGatewayPlugin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/PluginBoundary",
+            swiftSettings: dataPlaneSettings
+        ),
         // Sample Swift plugin (what a third-party Swift author copies).
         .target(
             name: "SwiftHelloPlugin",

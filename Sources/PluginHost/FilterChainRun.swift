@@ -91,15 +91,16 @@ public final class FilterChainRun {
     var pendingReply: LocalReply?
     var pendingReset: String?
     var continueRequested = false
-    let arena = HookArena()
+    let arena: HookArena
     var asyncHandles: [AsyncHandle] = []
     var nextCalloutID: UInt64 = 1
 
     /// Create the filters (`filter_new`) for a new stream.
     public init(
         chain: FilterChain, loop: any EventLoop, requestHead: HTTPRequestHead, info: StreamInfo,
-        services: HostServices, bufferLimit: Int
+        services: HostServices, bufferLimit: Int, arena: HookArena? = nil
     ) {
+        self.arena = arena ?? HookArena()
         self.chain = chain
         self.loop = loop
         self.requestHead = requestHead
@@ -162,7 +163,9 @@ public final class FilterChainRun {
         responseHead = head
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
-        if head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+        if let type = head.headers.first(name: "content-type"), type.utf8.count >= 17,
+            asciiHasPrefixIgnoringCase(type, "text/event-stream")
+        {
             directions[d].isEventStream = true
         }
         runHeaders(.response)
@@ -281,3 +284,15 @@ public final class FilterChainRun {
 
 @available(*, unavailable)
 extension FilterChainRun: Sendable {}
+
+/// ASCII case-insensitive prefix test; `lowerPrefix` must be lowercase.
+@inline(__always)
+func asciiHasPrefixIgnoringCase(_ value: String, _ lowerPrefix: String) -> Bool {
+    var a = value.utf8.makeIterator()
+    for expected in lowerPrefix.utf8 {
+        guard var c = a.next() else { return false }
+        if c >= 65 && c <= 90 { c += 32 }
+        if c != expected { return false }
+    }
+    return true
+}

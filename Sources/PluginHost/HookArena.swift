@@ -2,7 +2,12 @@ import CGatewayPlugin
 
 /// Memory for "hook-borrowed" views handed to plugins: values are copied in, never
 /// moved, and the whole arena is recycled when the outermost hook returns.
-final class HookArena {
+///
+/// Loop-bound. One arena per event loop is shared by every stream on it (hooks of
+/// two streams never nest), so a request allocates no arena memory of its own.
+public final class HookArena {
+    public init() {}
+
     private static let blockSize = 4096
     private var blocks: [UnsafeMutableRawBufferPointer] = []
     private var used = 0

@@ -106,7 +106,7 @@ final class Exchange {
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run = FilterChainRun(
                 chain: route.chain, loop: loop, requestHead: head, info: info, services: state.services,
-                bufferLimit: limits.bufferBytes)
+                bufferLimit: limits.bufferBytes, arena: state.pools.pool(for: loop)?.hookArena)
             run.delegate = self
             self.run = run
             run.start(endOfStream: endOfStream)

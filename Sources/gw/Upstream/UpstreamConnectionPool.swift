@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import PluginHost
 
 /// Keep-alive connections to upstream targets for ONE event loop. A downstream
 /// connection borrows from its own loop's pool, so a request never hops threads.
@@ -9,6 +10,8 @@ final class UpstreamConnectionPool {
     let loop: any EventLoop
     /// The loop's request timeouts.
     let deadlines: DeadlineSweeper
+    /// The loop's arena for views handed to plugins.
+    let hookArena = HookArena()
     private var idle: [String: [UpstreamConnection]] = [:]
 
     init(loop: any EventLoop) {
