@@ -22,6 +22,26 @@ extension EndToEnd {
             }
         }
 
+        @Test func aRequestHeadThatArrivesTooSlowlyGets408AndTheConnectionCloses() async throws {
+            let yaml = { (port: Int) in
+                gatewayYAML(upstreamPort: port, routes: proxyRoute()) + "\ntimeouts: {request_headers: 300ms}\n"
+            }
+            try await withProxy(.echo, yaml: yaml) { upstream, gw in
+                let start = NIODeadline.now()
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET /slow HTTP/1.1\r\nHost: x\r\nX-Partial: ", timeout: .seconds(5))
+                #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "answer: \(answer)")
+                #expect(answer.contains("request_timeout"))
+                #expect(NIODeadline.now() - start < .seconds(3), "closed by the server, not by the client's timeout")
+                #expect(upstream.requestCount == 0)
+                // A whole request, then an idle keep-alive connection: no 408.
+                let client = try await gw.client()
+                #expect(try await client.request(.GET, "/fast").status == .ok)
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await client.request(.GET, "/again").status == .ok)
+                await client.close()
+            }
+        }
+
         @Test func aHEADRequestGetsHeadersWithoutABody() async throws {
             try await withProxy(.fixed(200, body: "twelve bytes", headers: [("content-type", "text/plain")])) { upstream, gw in
                 let client = try await gw.client()

@@ -22,9 +22,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var inRead = false
     private var random: UInt64
 
-    init(gateway: Gateway, scheme: String) {
+    /// Told when a head arrives and when an exchange ends (slow-header protection).
+    let headTimer: RequestHeadTimeoutHandler?
+
+    init(gateway: Gateway, scheme: String, headTimer: RequestHeadTimeoutHandler? = nil) {
         self.gateway = gateway
         self.scheme = scheme
+        self.headTimer = headTimer
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 
@@ -83,6 +87,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     private func begin(_ part: HTTPServerRequestPart) {
         guard case .head(let head) = part, let context else { return }
+        headTimer?.headReceived()
         inRead = true
         defer { inRead = false }
         let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(for: head))
@@ -169,6 +174,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return
         }
         if !finished.requestComplete { awaitingEnd = true }
+        headTimer?.requestFinished()
         guard !queued.isEmpty else {
             maybeResumeReads()
             return

@@ -10,6 +10,7 @@ import NIOConcurrencyHelpers
 enum ProxyServer {
     static func bind(listener: GatewayConfig.Listener, tls: NIOSSLContext?, gateway: Gateway) async throws -> any Channel {
         let idle = gateway.currentState().config.timeouts.idle
+        let headTimeout = gateway.currentState().config.timeouts.requestHeaders
         let scheme = tls == nil ? "http" : "https"
         return try await ServerBootstrap(group: gateway.group)
             .serverChannelOption(.backlog, value: 1024)
@@ -21,9 +22,11 @@ enum ProxyServer {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
+                    let headTimer = RequestHeadTimeoutHandler(timeout: headTimeout)
+                    try sync.addHandler(headTimer)
                     try sync.addHandler(HTTPResponseEncoder(configuration: .init()))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(DownstreamHandler(gateway: gateway, scheme: scheme))
+                    try sync.addHandler(DownstreamHandler(gateway: gateway, scheme: scheme, headTimer: headTimer))
                     gateway.connections.register(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
