@@ -161,6 +161,45 @@ extension EndToEnd {
     }
 
     @Suite struct Admin {
+        @Test func upstreamsListEachTargetWithItsRequestsAndLastFailure() async throws {
+            try await withUpstream(.fixed(500, body: "broken")) { failing in
+                let closed = try await RunCommandTests.freePort()
+                let yaml = { (port: Int) in
+                    """
+                    listeners:
+                      - name: main
+                        address: 127.0.0.1:0
+                    admin:
+                      address: 127.0.0.1:0
+                    upstreams:
+                      up:
+                        targets: ["127.0.0.1:\(port)", "127.0.0.1:\(closed)", "127.0.0.1:\(failing.port)"]
+                    routes:
+                    \(proxyRoute())
+                    """
+                }
+                try await withProxy(.echo, yaml: yaml) { live, gw in
+                    for _ in 0..<6 { _ = try await gw.send(.GET, "/") }
+                    let answer = try await gw.admin(.GET, "/admin/upstreams")
+                    #expect(answer.status == .ok)
+                    let upstream = try #require((try answer.json()["upstreams"] as? [[String: Any]])?.first)
+                    #expect(upstream["name"] as? String == "up")
+                    let targets = try #require(upstream["targets"] as? [[String: Any]])
+                    func target(_ port: Int) throws -> [String: Any] {
+                        try #require(targets.first { $0["address"] as? String == "127.0.0.1:\(port)" })
+                    }
+                    #expect(try target(live.port)["requests"] as? Int ?? 0 >= 2)
+                    let down = try target(closed)
+                    #expect(down["connect_failures"] as? Int ?? 0 >= 1)
+                    #expect((down["last_failure"] as? [String: Any])?["type"] as? String == "connect_failed")
+                    let erroring = try target(failing.port)
+                    #expect(erroring["responses_5xx"] as? Int ?? 0 >= 1)
+                    #expect((erroring["last_failure"] as? [String: Any])?["type"] as? String == "http_5xx")
+                    #expect(try target(live.port)["last_failure"] is NSNull)
+                }
+            }
+        }
+
         @Test func healthReadyPluginsConfigAndMetricsAnswer() async throws {
             let c = try FixturePlugins.cSample()
             let abi = try FixturePlugins.fixture("abi_v1_0")

@@ -122,7 +122,7 @@ public struct Stream {
             return bodyBytes.withUnsafeBufferPointer { b in
                 details.withGWStr { d in
                     list.withUnsafeBufferPointer { l in
-                        host.send_local_reply(raw, UInt32(status), l.baseAddress, l.count, gw_bytes(ptr: b.baseAddress, len: b.count), d)
+                        host.send_local_reply(raw, UInt32(clamping: status), l.baseAddress, l.count, gw_bytes(ptr: b.baseAddress, len: b.count), d)
                     }
                 }
             }

@@ -85,12 +85,32 @@ final class AdminHandler: ChannelInboundHandler {
                 "{\"name\":\(JSON.quote(r.name)),\"filters\":[\(r.chain.filters.map { JSON.quote($0.name) }.joined(separator: ","))]}"
             }
             return (.ok, json, "{\"version\":\(state.version),\"source\":\(JSON.quote(state.config.source)),\"routes\":[\(routes.joined(separator: ","))]}")
+        case (.GET, "/admin/upstreams"):
+            return (.ok, json, upstreamsJSON(gateway.currentState()))
         case (.GET, "/metrics"):
             return (.ok, "text/plain; version=0.0.4", gateway.services.metrics.render())
         default:
             return (.notFound, json, JSON.error(type: "not_found", message: "no admin endpoint \(head.method.rawValue) \(path)"))
         }
     }
+}
+
+/// Each upstream's targets with their counters since the configuration was loaded.
+/// Health is "unchecked" until active health checks exist (issue 5).
+func upstreamsJSON(_ state: GatewayState) -> String {
+    let upstreams = state.upstreams.keys.sorted().compactMap { name -> String? in
+        guard let upstream = state.upstreams[name] else { return nil }
+        let targets = upstream.targets.enumerated().map { index, target -> String in
+            let stats = upstream.balancer.active[index]
+            let last = stats.lastFailure.map { "{\"type\":\(JSON.quote($0.type)),\"at\":\($0.at)}" } ?? "null"
+            return "{\"address\":\(JSON.quote("\(target.host):\(target.port)")),\"weight\":\(upstream.config.targets[index].weight),"
+                + "\"health\":\"unchecked\",\"in_flight\":\(stats.value),\"requests\":\(stats.requests),"
+                + "\"connect_failures\":\(stats.connectFailureCount),\"responses_5xx\":\(stats.serverErrorCount),\"last_failure\":\(last)}"
+        }
+        return "{\"name\":\(JSON.quote(name)),\"balance\":\(JSON.quote(upstream.config.balance.rawValue)),\"tls\":\(upstream.config.tls),"
+            + "\"targets\":[\(targets.joined(separator: ","))]}"
+    }
+    return "{\"version\":\(state.version),\"upstreams\":[\(upstreams.joined(separator: ","))]}"
 }
 
 @available(*, unavailable)

@@ -73,6 +73,9 @@ extension Exchange: UpstreamResponseDelegate {
         guard !done else { return }
         responseHeadReceived = true
         firstByteDeadline = nil
+        if head.status.code >= 500, let upstream, let index = targetIndex {
+            upstream.balancer.active[index].failed("http_5xx")
+        }
         inUpstreamRead = true
         defer { inUpstreamRead = false }
         let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified
@@ -103,7 +106,9 @@ extension Exchange: UpstreamResponseDelegate {
     func upstreamFailed(_ error: any Error) {
         guard !done else { return }
         connection = nil
+        let type = error is HTTPParserError ? "upstream_protocol_error" : "upstream_reset"
         if let upstream, let index = targetIndex {
+            upstream.balancer.active[index].failed(type)
             upstream.balancer.active[index].add(-1)
             targetIndex = nil
         }
@@ -112,7 +117,6 @@ extension Exchange: UpstreamResponseDelegate {
             context.close(promise: nil)
             return
         }
-        let type = error is HTTPParserError ? "upstream_protocol_error" : "upstream_reset"
         let message = error is HTTPParserError
             ? "the upstream sent an invalid HTTP response (\(error))"
             : "the upstream connection closed before a complete response"

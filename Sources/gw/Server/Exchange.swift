@@ -247,6 +247,7 @@ final class Exchange {
                 self.attach(connection, target: target)
             case .failure(let error):
                 upstream.balancer.active[index].add(-1)
+                upstream.balancer.active[index].failed("connect_failed")
                 self.targetIndex = nil
                 guard !self.done else { return }
                 self.state.services.logger.debug(
@@ -338,6 +339,7 @@ final class Exchange {
 
     private func timedOut(total: Bool) {
         guard !done else { return }
+        if let upstream, let index = targetIndex { upstream.balancer.active[index].failed("upstream_timeout") }
         let message = total ? "the upstream did not complete within the total timeout" : "the upstream did not answer within the first-byte timeout"
         fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: false)
     }

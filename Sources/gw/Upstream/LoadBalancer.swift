@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Picks a target for a request. Shared by every event loop; lock-free except for
 /// the round-robin cursor and request counts, which are atomics.
 final class LoadBalancer: Sendable {
@@ -109,9 +113,32 @@ final class LoadBalancer: Sendable {
     }
 }
 
-/// In-flight requests to one target.
+/// What happened to one target since the configuration was loaded: in-flight and
+/// total requests, failures by kind, and the last failure (for the admin view).
 final class ActiveCount: Sendable {
     private let count = Atomic<Int>(0)
+    private let total = Atomic<Int>(0)
+    private let connectFailures = Atomic<Int>(0)
+    private let serverErrors = Atomic<Int>(0)
+    private let last = Mutex<(type: String, at: Int)?>(nil)
+
+    /// In flight now.
     var value: Int { count.load(ordering: .relaxed) }
-    func add(_ delta: Int) { count.wrappingAdd(delta, ordering: .relaxed) }
+    var requests: Int { total.load(ordering: .relaxed) }
+    var connectFailureCount: Int { connectFailures.load(ordering: .relaxed) }
+    var serverErrorCount: Int { serverErrors.load(ordering: .relaxed) }
+    var lastFailure: (type: String, at: Int)? { last.withLock { $0 } }
+
+    func add(_ delta: Int) {
+        count.wrappingAdd(delta, ordering: .relaxed)
+        if delta > 0 { total.wrappingAdd(delta, ordering: .relaxed) }
+    }
+
+    /// Record a failure of kind `type` (an `x-gw-error` value or `http_5xx`).
+    func failed(_ type: String) {
+        if type == "connect_failed" { connectFailures.wrappingAdd(1, ordering: .relaxed) }
+        if type == "http_5xx" { serverErrors.wrappingAdd(1, ordering: .relaxed) }
+        let now = Int(time(nil))
+        last.withLock { $0 = (type, now) }
+    }
 }
