@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GatewayTestSupport
 import Logging
 import Testing
@@ -63,6 +66,22 @@ import Testing
         #expect(error.code == .unsafePermissions)
         #expect(error.description.contains(path))
         #expect(error.detail.contains("world-writable"))
+    }
+
+    /// Root can give a file away; other users cannot make this case.
+    @Test(.enabled(if: geteuid() == 0, "needs root to chown a file to another user"))
+    func aPluginFileOwnedByAnotherNonRootUserIsRefused() throws {
+        let good = try FixturePlugins.fixture("abi_v1_0")
+        let path = try FixturePlugins.worldWritableCopy(of: good)
+        #expect(chmod(path, 0o755) == 0)
+        #expect(chown(path, 65534, 65534) == 0)
+        let error = try #require(Self.loadError(path))
+        #expect(error.code == .unsafePermissions)
+        #expect(error.description.contains(path))
+        #expect(error.detail.contains("owned by another user (uid 65534)"))
+        // Owned by root again: it loads.
+        #expect(chown(path, 0, 0) == 0)
+        #expect(throws: Never.self) { _ = try Self.makeLoader().load(path) }
     }
 
     struct RefusedFixture: Sendable, CustomTestStringConvertible {
