@@ -65,8 +65,11 @@ extension EndToEnd {
             }
         }
 
-        @Test func anExpect100ContinueRequestIsForwardedWithoutTheExpectation() async throws {
-            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+        @Test(arguments: [false, true])
+        func anExpect100ContinueRequestIsForwardedWithoutTheExpectation(throughAFilter: Bool) async throws {
+            let filters = throughAFilter ? "[{plugin: \(try FixturePlugins.cSample())}]" : "[]"
+            let yaml = { gatewayYAML(upstreamPort: $0, routes: proxyRoute(filters: filters)) }
+            try await withProxy(.echo(includeBody: true), yaml: yaml) { upstream, gw in
                 let response = try await gw.send(
                     .POST, "/", headers: [("expect", "100-continue")], body: .chunked(["part one, ", "part two"], delay: .milliseconds(20)))
                 #expect(response.status == .ok)

@@ -105,7 +105,7 @@ final class Exchange {
                 scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run = FilterChainRun(
-                chain: route.chain, loop: loop, requestHead: head, info: info, services: state.services,
+                chain: route.chain, loop: loop, requestHead: requestHead, info: info, services: state.services,
                 bufferLimit: limits.bufferBytes, arena: state.pools.pool(for: loop)?.hookArena)
             run.delegate = self
             self.run = run
