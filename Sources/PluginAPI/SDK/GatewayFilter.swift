@@ -64,6 +64,11 @@ public struct FilterHooks: OptionSet, Sendable {
     public static let streamComplete = FilterHooks(rawValue: 1 << 4)
     public static let asyncEvent = FilterHooks(rawValue: 1 << 5)
     public static let all: FilterHooks = [.requestHeaders, .requestBody, .responseHeaders, .responseBody, .streamComplete, .asyncEvent]
+    /// `onResponseSSEEvent`: a `text/event-stream` response reaches the filter one
+    /// framed event at a time instead of through `onResponseBody`. Not in `.all`
+    /// (registering it changes how event streams reach the filter): list it, and
+    /// declare `.sseEvents` in `GatewayPluginExport.export`'s features.
+    public static let responseSSEEvent = FilterHooks(rawValue: 1 << 6)
 }
 
 /// One stream's filter. Loop-bound: never shared between threads.
@@ -73,6 +78,11 @@ public protocol StreamFilter: AnyObject {
     func onRequestBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus
     func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus
     func onResponseBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus
+    /// One event of a `text/event-stream` response (hook `.responseSSEEvent`).
+    /// `stream.body(.response)` / `replaceBody(.response, with:)` act on the event's raw
+    /// bytes; replacing with nothing drops it. `endOfStream` marks the last call (its
+    /// event may be empty). May return only `.continue` or `.pause`.
+    func onResponseSSEEvent(_ stream: Stream, event: SSEEvent, endOfStream: Bool) -> FilterStatus
     func onStreamComplete(_ stream: Stream)
     func onAsyncEvent(_ stream: Stream, eventID: UInt64)
 }
@@ -82,6 +92,7 @@ extension StreamFilter {
     public func onRequestBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus { .continue }
     public func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus { .continue }
     public func onResponseBody(_ stream: Stream, chunk: UnsafeRawBufferPointer, endOfStream: Bool) -> FilterStatus { .continue }
+    public func onResponseSSEEvent(_ stream: Stream, event: SSEEvent, endOfStream: Bool) -> FilterStatus { .continue }
     public func onStreamComplete(_ stream: Stream) {}
     public func onAsyncEvent(_ stream: Stream, eventID: UInt64) {}
 }

@@ -111,6 +111,13 @@ public enum GatewayPluginExport {
                 return Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseBody(Stream(raw: s), chunk: bytes, endOfStream: eos).raw
             }
         }
+        if hooks.contains(.responseSSEEvent) {
+            d.on_response_sse_event = { f, s, ev, eos in
+                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseSSEEvent(
+                    Stream(raw: s), event: SSEEvent(ev.pointee), endOfStream: eos
+                ).raw
+            }
+        }
         if hooks.contains(.streamComplete) {
             d.on_stream_complete = { f, s in
                 Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onStreamComplete(Stream(raw: s))
