@@ -2,18 +2,20 @@ import NIOCore
 
 /// Incremental Server-Sent Events framing (WHATWG): bytes in, complete events out.
 /// An event ends at a blank line (`\n\n`, `\r\n\r\n` or `\r\r`).
-struct SSEFramer {
+public struct SSEFramer {
+    public init() {}
+
     private var pending = ByteBuffer()
 
-    struct Event {
-        var raw: ByteBuffer
-        var event: String
-        var id: String
-        var data: [UInt8]
+    public struct Event {
+        public var raw: ByteBuffer
+        public var event: String
+        public var id: String
+        public var data: [UInt8]
     }
 
     /// Append a chunk; return every event it completes.
-    mutating func feed(_ chunk: ByteBuffer) -> [Event] {
+    public mutating func feed(_ chunk: ByteBuffer) -> [Event] {
         var chunk = chunk
         pending.writeBuffer(&chunk)
         var events: [Event] = []
@@ -26,7 +28,7 @@ struct SSEFramer {
     }
 
     /// Bytes left that do not yet form a complete event.
-    mutating func drain() -> ByteBuffer {
+    public mutating func drain() -> ByteBuffer {
         defer { pending.clear() }
         return pending
     }
@@ -50,7 +52,7 @@ struct SSEFramer {
         }
     }
 
-    static func parse(_ raw: ByteBuffer) -> Event {
+    public static func parse(_ raw: ByteBuffer) -> Event {
         var event = Event(raw: raw, event: "", id: "", data: [])
         var sawData = false
         let text = String(decoding: raw.readableBytesView, as: UTF8.self)

@@ -81,7 +81,7 @@ struct RunCommandTests {
         #expect(config.listeners.map { "\($0.host):\($0.port)" } == ["127.0.0.1:8080"])
         #expect(config.adminHost == "127.0.0.1" && config.adminPort == 9901)
         #expect(config.demoUpstream?.port == 8081)
-        #expect(config.routes.map(\.name) == ["demo", "welcome"])
+        #expect(config.routes.map(\.name) == ["ai", "demo", "welcome"])
         #expect(config.upstreams["demo"]?.targets.first?.port == 8081)
     }
 }

@@ -13,7 +13,20 @@ enum DefaultConfig {
         upstreams:
           demo:
             targets: [127.0.0.1:8081]
+        # The AI gateway with the built-in mock provider: answers without any key.
+        ai:
+          providers:
+            mock: {type: mock}
+          models:
+            - name: gpt-4o-mini
+              deployments: [{provider: mock, model: mock}]
+            - name: claude-sonnet-4-5
+              deployments: [{provider: mock, model: mock}]
         routes:
+          - name: ai
+            match:
+              prefix: /v1/
+            ai: {}
           - name: demo
             match:
               prefix: /demo/
@@ -29,6 +42,7 @@ enum DefaultConfig {
               body: |
                 gw is running. Try:
                   curl -i http://127.0.0.1:8080/demo/hello
+                  curl http://127.0.0.1:8080/v1/chat/completions -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
                   curl http://127.0.0.1:9901/admin/plugins
 
         """

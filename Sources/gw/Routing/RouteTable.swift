@@ -18,6 +18,8 @@ final class CompiledRoute: Sendable {
     enum Action: Sendable {
         case proxy(UpstreamSet)
         case direct(status: Int, body: String, contentType: String)
+        /// Answered by the AI catalogue (chat, messages, embeddings, models).
+        case ai(AIRuntime, GatewayConfig.AIRoute)
     }
 
     let name: String
@@ -30,11 +32,14 @@ final class CompiledRoute: Sendable {
     /// Path rewrite with `$1`.. captures from a regex path (or the part after a prefix as `$1`).
     let rewritePath: String?
     let chain: FilterChain
+    /// Retries and failover (docs/reliability.md).
+    let reliability: GatewayConfig.RouteReliability
 
     init(
         name: String, hosts: [String], methods: Set<String>, path: PathRule, headers: [(name: String, rule: HeaderRule)],
-        action: Action, rewritePath: String?, chain: FilterChain
+        action: Action, rewritePath: String?, chain: FilterChain, reliability: GatewayConfig.RouteReliability = .init()
     ) {
+        self.reliability = reliability
         self.name = name
         self.hosts = hosts
         self.methods = methods
