@@ -34,6 +34,8 @@ ai:
     openai:    {{type: openai, base_url: "http://127.0.0.1:{stub}/v1", api_key: "env:STUB_OPENAI_KEY", timeout: 5s}}
     anthropic: {{type: anthropic, base_url: "http://127.0.0.1:{stub}/v1", api_key: "file:{keyfile}", timeout: 5s}}
     gemini:    {{type: gemini, base_url: "http://127.0.0.1:{stub}/v1beta", api_key: "env:STUB_GEMINI_KEY", timeout: 5s}}
+    azure:     {{type: azure, base_url: "http://127.0.0.1:{stub}", api_key: "env:STUB_AZURE_KEY", api_version: "2024-10-21"}}
+    mistral:   {{type: mistral, base_url: "http://127.0.0.1:{stub}/v1", api_key: "env:STUB_OPENAI_KEY"}}
     mock:      {{type: mock}}
   routing:
     backoff: 10ms
@@ -77,6 +79,10 @@ ai:
       deployments: [{{provider: openai, model: text-embed-stub}}]
     - name: mock
       deployments: [{{provider: mock, model: mock}}]
+    - name: azure-gpt
+      deployments: [{{provider: azure, model: my-gpt-deployment}}]
+    - name: mistral
+      deployments: [{{provider: mistral, model: mistral-stub}}]
     - name: slow
       deployments: [{{provider: openai, model: gpt-slow}}]
 routes:
@@ -93,6 +99,9 @@ routes:
   - name: ai
     match: {{prefix: /v1/}}
     ai: {{}}
+  - name: fixed-endpoint
+    match: {{path: /apis/ask}}
+    ai: {{endpoint: chat, models: [gpt-4o]}}
 """
 
 
@@ -121,7 +130,8 @@ def gw():
     config = os.path.join(tmp, "gw.yaml")
     with open(config, "w") as f:
         f.write(CONFIG.format(port=port, admin=admin, stub=stub, keyfile=keyfile, gwkey=GW_KEY))
-    env = dict(os.environ, STUB_OPENAI_KEY=stub_providers.KEYS["openai"], STUB_GEMINI_KEY=stub_providers.KEYS["gemini"])
+    env = dict(os.environ, STUB_OPENAI_KEY=stub_providers.KEYS["openai"], STUB_GEMINI_KEY=stub_providers.KEYS["gemini"],
+               STUB_AZURE_KEY=stub_providers.KEYS["azure"])
     log = open(os.path.join(tmp, "gw.log"), "w")
     proc = subprocess.Popen([GW, "run", "--config", config, "--event-loops", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 20

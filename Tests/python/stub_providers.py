@@ -14,7 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-KEYS = {"openai": "sk-openai-stub", "anthropic": "sk-ant-stub", "gemini": "gm-stub"}
+KEYS = {"openai": "sk-openai-stub", "anthropic": "sk-ant-stub", "gemini": "gm-stub", "azure": "az-stub"}
 
 
 class Recorder:
@@ -91,11 +91,17 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path
         if path.startswith("/v1beta/models/"):
             model = path[len("/v1beta/models/"):].split(":")[0]
+        elif path.startswith("/openai/deployments/"):
+            model = path.split("/")[3]
         else:
             model = body.get("model", "")
         self.recorder.add({"path": path, "headers": dict(self.headers.items()), "body": body, "model": model})
         if path == "/v1/chat/completions":
             return self.openai_chat(model, body)
+        if path.startswith("/openai/deployments/%s/chat/completions?api-version=" % model):
+            if self.headers.get("api-key") != KEYS["azure"]:
+                return self.send_json(401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}})
+            return self.openai_chat(model, body, azure=True)
         if path == "/v1/embeddings":
             return self.openai_embeddings(model, body)
         if path == "/v1/messages":
@@ -105,8 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"error": {"message": "stub: no such path " + path}})
 
     # -- OpenAI -----------------------------------------------------------
-    def openai_chat(self, model, body):
-        if self.headers.get("authorization") != "Bearer " + KEYS["openai"]:
+    def openai_chat(self, model, body, azure=False):
+        if not azure and self.headers.get("authorization") != "Bearer " + KEYS["openai"]:
             return self.send_json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
         if model == "gpt-500":
             return self.send_json(500, {"error": {"message": "stub internal error", "type": "server_error"}})

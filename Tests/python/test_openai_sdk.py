@@ -233,3 +233,31 @@ def test_behind_the_auth_filter_the_client_key_is_checked_and_not_forwarded(gw):
     bad = openai.OpenAI(base_url=gw.url("/keyed/v1"), api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         ask(bad, "gpt-4o")
+
+
+def test_azure_openai_gets_its_deployment_path_api_version_and_api_key(client, gw):
+    c = ask(client, "azure-gpt", max_tokens=20)
+    assert c.choices[0].message.content == "Hello from the OpenAI stub."
+    sent = gw.recorder.last("my-gpt-deployment")
+    assert sent["path"] == "/openai/deployments/my-gpt-deployment/chat/completions?api-version=2024-10-21"
+    assert sent["body"]["max_completion_tokens"] == 20
+
+
+def test_mistral_gets_any_for_a_required_tool_choice_and_no_stream_options(client, gw):
+    list(client.chat.completions.create(model="mistral", messages=[{"role": "user", "content": "hi"}], tools=TOOLS,
+                                        tool_choice="required", stream=True))
+    sent = gw.recorder.last("mistral-stub")["body"]
+    assert sent["tool_choice"] == "any"
+    assert "stream_options" not in sent
+
+
+def test_a_route_with_a_fixed_endpoint_and_an_allow_list(gw):
+    import urllib.request
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    r = urllib.request.urlopen(urllib.request.Request(gw.url("/apis/ask"), data=body, method="POST"), timeout=5)
+    assert json.loads(r.read())["choices"][0]["message"]["content"] == "Hello from the OpenAI stub."
+    body = json.dumps({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    import urllib.error
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(gw.url("/apis/ask"), data=body, method="POST"), timeout=5)
+    assert e.value.code == 404

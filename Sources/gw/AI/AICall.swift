@@ -77,6 +77,17 @@ final class AICall {
         self.consumer = consumer
     }
 
+    /// A route's fixed endpoint (`ai: {endpoint: chat}`); nil when the route names none.
+    static func endpoint(named name: String?, method: HTTPMethod) -> Endpoint? {
+        switch name {
+        case "chat"?: return method == .POST ? .chat : nil
+        case "messages"?: return method == .POST ? .messages : nil
+        case "embeddings"?: return method == .POST ? .embeddings : nil
+        case "models"?: return .models
+        default: return nil
+        }
+    }
+
     static func endpoint(forPath path: Substring, method: HTTPMethod) -> Endpoint? {
         if path.hasSuffix("/chat/completions") && method == .POST { return .chat }
         if path.hasSuffix("/messages") && method == .POST { return .messages }

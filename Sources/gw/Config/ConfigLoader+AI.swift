@@ -209,8 +209,16 @@ extension ConfigLoader {
     static func decodeAIRoute(_ node: Node, _ path: String, _ r: YAMLReader) -> GatewayConfig.AIRoute? {
         var route = GatewayConfig.AIRoute()
         if case .mapping(let m) = node, m.isEmpty { return route }
-        for (k, v) in r.mapping(node, path, allowed: ["models"]) ?? [] where k == "models" {
-            route.models = (r.sequence(v, "\(path).models") ?? []).enumerated().compactMap { r.string($1, "\(path).models[\($0)]") }
+        for (k, v) in r.mapping(node, path, allowed: ["models", "endpoint"]) ?? [] {
+            if k == "models" {
+                route.models = (r.sequence(v, "\(path).models") ?? []).enumerated().compactMap { r.string($1, "\(path).models[\($0)]") }
+            } else if let text = r.string(v, "\(path).endpoint") {
+                if ["chat", "messages", "embeddings", "models"].contains(text) {
+                    route.endpoint = text
+                } else {
+                    r.issue(v, "\(path).endpoint", "must be chat, messages, embeddings or models")
+                }
+            }
         }
         return route
     }

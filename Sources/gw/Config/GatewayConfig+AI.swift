@@ -81,5 +81,8 @@ extension GatewayConfig {
     struct AIRoute: Sendable {
         /// Aliases callable on this route (empty = all).
         var models: [String] = []
+        /// Which API the route speaks; nil = by the path's ending (…/chat/completions, …/messages,
+        /// …/embeddings, …/models). A prompt API (`POST /apis/summarize`) sets `chat`.
+        var endpoint: String?
     }
 }

@@ -7,7 +7,8 @@ extension Exchange {
     func startAI(runtime: AIRuntime, route spec: GatewayConfig.AIRoute) {
         let head = currentRequestHead
         let path = head.uri.firstIndex(of: "?").map { head.uri[..<$0] } ?? Substring(head.uri)
-        guard let endpoint = AICall.endpoint(forPath: path, method: head.method) else {
+        guard let endpoint = AICall.endpoint(named: spec.endpoint, method: head.method) ?? AICall.endpoint(forPath: path, method: head.method)
+        else {
             fail(
                 status: .notFound, type: "no_route",
                 message: "AI routes answer POST .../chat/completions, .../messages, .../embeddings and GET .../models", close: false)
