@@ -1,7 +1,7 @@
 /// The price table shipped with gw: US dollars per million tokens, as the providers
 /// publish them (list prices, standard tier, prompts under 200k tokens). It is data:
 /// override or extend it with `ai.prices` (inline) or `ai.prices_file` (a JSON file of
-/// this same shape) in the config; `GET /admin/ai/prices` shows the table in effect.
+/// this same shape) in the config.
 enum BuiltinPrices {
     static let json = """
         {
