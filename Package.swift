@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "gw_auth", type: .dynamic, targets: ["AuthPlugin"]),
         .library(name: "gw_rate_limit", type: .dynamic, targets: ["RateLimitPlugin"]),
         .library(name: "gw_transform", type: .dynamic, targets: ["TransformPlugin"]),
+        .library(name: "gw_cache", type: .dynamic, targets: ["CachePlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -128,6 +129,12 @@ let package = Package(
             name: "TransformPlugin",
             dependencies: ["GatewayPluginSDK"],
             path: "Plugins/Transform",
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "CachePlugin",
+            dependencies: ["GatewayPluginSDK", "CLibcrypto"],
+            path: "Plugins/Cache",
             linkerSettings: pluginLinkerSettings
         ),
         // Helpers shared by the test suites: test upstreams, a client, a running gateway.

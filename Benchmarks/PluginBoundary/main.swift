@@ -2,7 +2,7 @@
 // the C ABI, of reading and setting a header from a plugin, and of a whole request
 // through a four-filter chain. Run by bench/plugin-boundary.sh (release build).
 //
-// usage: gw-plugin-bench <libgw_bench_ops.so> [<dir with libgw_auth.so, libgw_rate_limit.so, libgw_transform.so>]
+// usage: gw-plugin-bench <libgw_bench_ops.so> [<dir with libgw_auth.so, libgw_rate_limit.so, libgw_transform.so, libgw_cache.so>]
 import CGatewayPlugin
 import Logging
 import NIOCore
@@ -115,6 +115,8 @@ if arguments.count > 2 {
         try filter(ops, #"{"op":"getset"}"#),
     ])
     rows.append(("+ auth + rate_limit + transform + 1 C filter (the built-in chain)", perRequest(builtin) - empty))
+    rows += try cacheRows(
+        cache: try loader.load("cache"), services: services, head: head, info: info, arena: arena, makeFilter: filter)
 }
 
 print("| measure | ns |")
