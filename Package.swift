@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "gw_auth", type: .dynamic, targets: ["AuthPlugin"]),
         .library(name: "gw_rate_limit", type: .dynamic, targets: ["RateLimitPlugin"]),
         .library(name: "gw_transform", type: .dynamic, targets: ["TransformPlugin"]),
+        .library(name: "gw_prompt_template", type: .dynamic, targets: ["PromptTemplatePlugin"]),
         .library(name: "gw_cache", type: .dynamic, targets: ["CachePlugin"]),
     ],
     dependencies: [
@@ -129,6 +130,12 @@ let package = Package(
             name: "TransformPlugin",
             dependencies: ["GatewayPluginSDK"],
             path: "Plugins/Transform",
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "PromptTemplatePlugin",
+            dependencies: ["GatewayPluginSDK"],
+            path: "Plugins/PromptTemplate",
             linkerSettings: pluginLinkerSettings
         ),
         .target(

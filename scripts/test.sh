@@ -16,7 +16,7 @@ if grep -E "(warning|error):" /tmp/gw-build.log | grep -v "^warning: 'main'" | g
 fi
 
 echo "== Swift plugin exports"
-GW_SWIFT_PLUGIN="$(printf '.build/debug/libgw_%s.so ' sample_swift auth rate_limit transform cache)" bash scripts/check-abi.sh
+GW_SWIFT_PLUGIN="$(printf '.build/debug/libgw_%s.so ' sample_swift auth rate_limit transform cache prompt_template)" bash scripts/check-abi.sh
 
 echo "== tests"
 swift test --skip-build -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-test.log
