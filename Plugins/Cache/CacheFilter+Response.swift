@@ -85,7 +85,12 @@ extension CacheFilter {
         if names.isEmpty {
             zone.store.put(primary, .response(entry))
         } else if let key = names == lookupVary ? lookupKey : variantKey(stream, primary: primary, names: names) {
-            zone.store.put(primary, .variants(names: names, keepUntil: entry.keepUntil))
+            // The marker lives as long as the longest-lived variant it leads to.
+            var keepUntil = entry.keepUntil
+            if case .variants(let known, let until) = zone.store.get(primary, now: GatewayHost.monotonicNanoseconds()), known == names {
+                keepUntil = max(keepUntil, until)
+            }
+            zone.store.put(primary, .variants(names: names, keepUntil: keepUntil))
             zone.store.put(key, .response(entry))
         }
         land(.landed)
