@@ -220,6 +220,21 @@ extension EndToEnd {
             }
         }
 
+        @Test func behindAuthOnlyAuthenticatedRequestsReachTheCache() async throws {
+            let filters = "[{plugin: auth, config: {keys: [{key: sk-a, consumer: alice}]}}, {plugin: cache, config: {zone: c-auth-chain, default_ttl: 60}}]"
+            try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, routes: proxyRoute(name: "c-auth-chain", filters: filters)) }) {
+                (upstream, gw) async throws in
+                let key = [("authorization", "Bearer sk-a")]
+                #expect(try await gw.send(.GET, "/p", headers: key).header("x-cache") == "MISS")
+                #expect(try await gw.send(.GET, "/p").status == .unauthorized, "a hit is never served past auth")
+                // auth removed the credential before the cache ran, so the entry is shared by every consumer.
+                let hit = try await gw.send(.GET, "/p", headers: key)
+                #expect(hit.header("x-cache") == "HIT")
+                #expect(!hit.text.contains("sk-a"))
+                #expect(upstream.requestCount == 1)
+            }
+        }
+
         @Test func aSuccessfulUnsafeMethodInvalidatesTheEntry() async throws {
             try await withProxy(Self.fixed("max-age=60"), yaml: { Self.yaml($0, route: "c-inval", config: "max_bytes: 1MiB") }) { (upstream, gw) async throws in
                 _ = try await gw.send(.GET, "/doc")
