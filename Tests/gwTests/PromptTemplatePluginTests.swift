@@ -99,6 +99,8 @@ extension EndToEnd {
             switch head.uri {
             case "/apis/simple/stream", "/apis/summarize?stream":
                 return .sse(events: events, delay: .milliseconds(5))
+            case "/apis/simple/cut":
+                return .sse(events: [events[1], "data: " + upstreamError + "\n\n"], delay: .milliseconds(5))
             case "/apis/simple/busy":
                 return .fixed(429, body: upstreamError, headers: [("content-type", "application/json")])
             default:
@@ -299,6 +301,14 @@ extension EndToEnd {
                 let body = try Self.rendered(upstream)
                 #expect(body["stream"] as? Bool == true)
                 #expect(body["stream_options"] as? [String: Bool] == ["include_usage": true])
+            }
+        }
+
+        @Test func anErrorEventInAStreamPassesUnchanged() async throws {
+            try await withProxy(choosing: Self.behaviour, yaml: { Self.yaml($0) }) { _, gw in
+                let response = try await Self.post(gw, "/apis/simple/cut", #"{"who": "Ada", "stream": true}"#)
+                #expect(response.status == .ok)
+                #expect(response.text == "data: {\"delta\":\"Hello\"}\n\ndata: \(Self.upstreamError)\n\n")
             }
         }
 
