@@ -75,16 +75,23 @@ enum PromptRequest {
         return .success(Rendered(body: out, stream: stream))
     }
 
+    /// At most this many problems are listed: a body of many unknown members must not
+    /// turn into a much larger answer.
+    static let maxListedProblems = 50
+
     /// The 400 body: `{"error":{"type":"invalid_variables","message","details":[{variable, problem, message}]}}`.
-    static func errorBody(_ problems: [PromptVariable.Problem]) -> String {
+    static func errorBody(_ all: [PromptVariable.Problem]) -> String {
+        let problems = all.prefix(maxListedProblems)
         let summary = problems.map { "\($0.variable) (\($0.code == "missing" ? "missing" : $0.message))" }.joined(separator: "; ")
         let details = problems.map { p -> JSONValue in
             .object(["variable": .string(p.variable), "problem": .string(p.code), "message": .string(p.message)])
         }
+        let count = all.count == 1 ? "1 invalid variable" : "\(all.count) invalid variables"
+        let listed = all.count > problems.count ? " (the first \(problems.count) listed)" : ""
         let error: JSONValue = .object([
             "type": .string("invalid_variables"),
-            "message": .string("\(problems.count) invalid variable\(problems.count == 1 ? "" : "s"): \(summary)"),
-            "details": .array(details),
+            "message": .string("\(count)\(listed): \(summary)"),
+            "details": .array(Array(details)),
         ])
         return JSONWriter.text(.object(["error": error]))
     }

@@ -195,6 +195,13 @@ extension EndToEnd {
                 #expect(message.contains("text (missing)"), "\(message)")
                 #expect(message.contains("words (expected an integer, got 2.5)"), "\(message)")
 
+                // Many unknown members: every problem is counted, the first 50 listed.
+                let members = (0..<100).map { "\"x\($0)\":1" }.joined(separator: ",")
+                let many = try await Self.post(gw, "/apis/summarize", "{\(members)}")
+                #expect(many.status == .badRequest)
+                #expect(try Self.details(many).count == 50)
+                #expect(many.text.contains("102 invalid variables (the first 50 listed): text (missing); words (missing); x0 (not a variable"), "\(many.text.prefix(200))")
+
                 let long = try await Self.post(gw, "/apis/summarize", "{\"text\": \"\(String(repeating: "é", count: 81))\", \"words\": 3}")
                 #expect(long.status == .badRequest)
                 #expect(try Self.details(long) == ["text:too_long"])
