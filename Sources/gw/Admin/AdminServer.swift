@@ -95,19 +95,34 @@ final class AdminHandler: ChannelInboundHandler {
     }
 }
 
-/// Each upstream's targets with their counters since the configuration was loaded.
-/// Health is "unchecked" until active health checks exist (issue 5).
+/// Each upstream's targets: health (healthy, unhealthy or ejected), slow start,
+/// ejections, the last failure (request or health check), and request counters since
+/// the configuration was loaded.
 func upstreamsJSON(_ state: GatewayState) -> String {
     let upstreams = state.upstreams.keys.sorted().compactMap { name -> String? in
         guard let upstream = state.upstreams[name] else { return nil }
+        let health = upstream.health
         let targets = upstream.targets.enumerated().map { index, target -> String in
             let stats = upstream.balancer.active[index]
-            let last = stats.lastFailure.map { "{\"type\":\(JSON.quote($0.type)),\"at\":\($0.at)}" } ?? "null"
-            return "{\"address\":\(JSON.quote("\(target.host):\(target.port)")),\"weight\":\(upstream.config.targets[index].weight),"
-                + "\"health\":\"unchecked\",\"in_flight\":\(stats.value),\"requests\":\(stats.requests),"
+            let report = health.report(index)
+            var lastFailure = stats.lastFailure
+            if let checked = report.lastFailure, checked.at > lastFailure?.at ?? Int.min { lastFailure = checked }
+            let last = lastFailure.map { "{\"type\":\(JSON.quote($0.type)),\"at\":\($0.at)}" } ?? "null"
+            let config = upstream.config.targets[index]
+            return "{\"address\":\(JSON.quote("\(target.host):\(target.port)")),\"weight\":\(config.weight),\"priority\":\(config.priority),"
+                + "\"health\":\(JSON.quote(report.state)),\"slow_start\":\(report.slowStart),\"ejections\":\(report.ejections),"
+                + "\"in_flight\":\(stats.value),\"requests\":\(stats.requests),"
                 + "\"connect_failures\":\(stats.connectFailureCount),\"responses_5xx\":\(stats.serverErrorCount),\"last_failure\":\(last)}"
         }
+        let checks = upstream.config.reliability.healthCheck.map { check -> String in
+            switch check.kind {
+            case .tcp: return "\"tcp\""
+            case .http(let path): return JSON.quote("http \(path)")
+            }
+        } ?? "null"
         return "{\"name\":\(JSON.quote(name)),\"balance\":\(JSON.quote(upstream.config.balance.rawValue)),\"tls\":\(upstream.config.tls),"
+            + "\"health_check\":\(checks),\"panic_mode\":\(upstream.config.reliability.panicMode),"
+            + "\"in_flight\":\(health.inFlight.load(ordering: .relaxed)),\"connections\":\(health.connections.load(ordering: .relaxed)),"
             + "\"targets\":[\(targets.joined(separator: ","))]}"
     }
     return "{\"version\":\(state.version),\"upstreams\":[\(upstreams.joined(separator: ","))]}"

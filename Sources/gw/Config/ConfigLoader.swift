@@ -156,10 +156,10 @@ enum ConfigLoader {
         return listener
     }
 
-    private static let upstreamKeys: Set = [
+    private static let upstreamKeys = Set<String>([
         "targets", "tls", "tls_verify", "balance", "hash_on", "host_header", "connect_timeout", "first_byte_timeout",
         "total_timeout", "max_idle_per_loop",
-    ]
+    ]).union(upstreamReliabilityKeys)
 
     private static func decodeUpstream(_ name: String, _ node: Node, _ path: String, _ r: YAMLReader) -> GatewayConfig.Upstream? {
         guard let fields = r.mapping(node, path, allowed: upstreamKeys) else { return nil }
@@ -201,7 +201,7 @@ enum ConfigLoader {
             case "first_byte_timeout": if let d = r.duration(v, p) { u.firstByteTimeout = TimeAmount(d) }
             case "total_timeout": if let d = r.duration(v, p) { u.totalTimeout = TimeAmount(d) }
             case "max_idle_per_loop": if let n = r.int(v, p, min: 0, max: 100_000) { u.maxIdlePerLoop = n }
-            default: break
+            default: decodeUpstreamReliability(k, v, p, r, &u.reliability)
             }
         }
         if !sawTargets { r.issue(node, "\(path).targets", "is required") }
@@ -210,15 +210,17 @@ enum ConfigLoader {
 
     private static func decodeTarget(_ node: Node, _ path: String, _ r: YAMLReader, tls: inout Bool) -> GatewayConfig.Target? {
         var weight = 1
+        var priority = 0
         var addressNode = node
         if case .mapping = node {
-            guard let fields = r.mapping(node, path, allowed: ["address", "weight"]) else { return nil }
+            guard let fields = r.mapping(node, path, allowed: ["address", "weight", "priority"]) else { return nil }
             guard let a = fields.first(where: { $0.key == "address" }) else {
                 r.issue(node, "\(path).address", "is required")
                 return nil
             }
             addressNode = a.value
             if let w = fields.first(where: { $0.key == "weight" }) { weight = r.int(w.value, "\(path).weight", min: 1, max: 10_000) ?? 1 }
+            if let p = fields.first(where: { $0.key == "priority" }) { priority = r.int(p.value, "\(path).priority", min: 0, max: 15) ?? 0 }
         }
         guard var text = r.string(addressNode, path) else { return nil }
         var defaultPort: Int?
@@ -233,10 +235,10 @@ enum ConfigLoader {
         if text.hasSuffix("/") { text = String(text.dropLast()) }
         if let port = defaultPort, !text.contains(":") { text += ":\(port)" }
         guard let (host, port) = address(.scalar(.init(text, .implicit, .plain, addressNode.mark)), path, r) else { return nil }
-        return GatewayConfig.Target(host: host, port: port, weight: weight)
+        return GatewayConfig.Target(host: host, port: port, weight: weight, priority: priority)
     }
 
-    private static let routeKeys: Set = ["name", "match", "upstream", "direct_response", "rewrite", "filters"]
+    private static let routeKeys = Set<String>(["name", "match", "upstream", "direct_response", "rewrite", "filters"]).union(routeReliabilityKeys)
 
     private static func decodeRoute(_ node: Node, _ path: String, _ r: YAMLReader, source: String) -> GatewayConfig.Route? {
         guard let fields = r.mapping(node, path, allowed: routeKeys) else { return nil }
@@ -271,7 +273,7 @@ enum ConfigLoader {
                 for (i, item) in (r.sequence(v, p) ?? []).enumerated() {
                     if let filter = decodeFilter(item, "\(p)[\(i)]", r, source: source) { route.filters.append(filter) }
                 }
-            default: break
+            default: decodeRouteReliability(k, v, p, r, &route.reliability)
             }
         }
         if route.upstream == nil && route.directResponse == nil {
@@ -348,6 +350,7 @@ enum ConfigLoader {
                 r.issue(line: route.line, "routes.\(route.name).upstream", "unknown upstream \"\(upstream)\"")
             }
         }
+        validateReliability(r, config)
         var ports = Set<Int>()
         for listener in config.listeners where listener.port != 0 {
             if !ports.insert(listener.port).inserted { r.issue(nil, "listeners", "port \(listener.port) used twice") }

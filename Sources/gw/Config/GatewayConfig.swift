@@ -55,6 +55,8 @@ struct GatewayConfig: Sendable {
         var host: String
         var port: Int
         var weight: Int
+        /// Priority group: 0 first; higher numbers only when every lower one is unavailable.
+        var priority = 0
     }
 
     struct Upstream: Sendable {
@@ -70,6 +72,7 @@ struct GatewayConfig: Sendable {
         /// 0 = none.
         var totalTimeout: TimeAmount
         var maxIdlePerLoop: Int
+        var reliability = UpstreamReliability()
     }
 
     enum PathMatch: Sendable {
@@ -96,6 +99,7 @@ struct GatewayConfig: Sendable {
         var filters: [Filter]
         /// Where in the file the route was declared (for runtime messages).
         var line: Int
+        var reliability = RouteReliability()
     }
 
     struct DirectResponse: Sendable {

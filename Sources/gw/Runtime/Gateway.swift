@@ -28,6 +28,8 @@ final class Gateway: Sendable {
     let services: HostServices
     let loader: PluginLoader
     let pools: LoopPools
+    /// Health checks, ejections and breaker counters, kept across reloads.
+    let health: HealthRegistry
     let logger: Logger
     /// The control thread: reloads (YAML, dlopen, plugins' config_new) run here,
     /// never on an event loop.
@@ -41,12 +43,16 @@ final class Gateway: Sendable {
     /// Addresses actually bound, by listener name ("admin" and "demo_upstream" included).
     let boundAddresses = NIOLockedValueBox<[String: SocketAddress]>([:])
 
-    private init(options: GatewayOptions, group: MultiThreadedEventLoopGroup, services: HostServices, loader: PluginLoader, pools: LoopPools, state: GatewayState) {
+    private init(
+        options: GatewayOptions, group: MultiThreadedEventLoopGroup, services: HostServices, loader: PluginLoader, pools: LoopPools,
+        health: HealthRegistry, state: GatewayState
+    ) {
         self.options = options
         self.group = group
         self.services = services
         self.loader = loader
         self.pools = pools
+        self.health = health
         self.logger = services.logger
         self.state = NIOLockedValueBox(state)
         self.control = NIOThreadPool(numberOfThreads: 1)
@@ -63,8 +69,9 @@ final class Gateway: Sendable {
             let config = try loadConfig(options)
             let loader = PluginLoader(searchPath: pluginSearchPath(options, config), services: services)
             let pools = LoopPools(group: group)
-            let state = try GatewayState.compile(config, loader: loader, services: services, pools: pools, version: 1)
-            return Gateway(options: options, group: group, services: services, loader: loader, pools: pools, state: state)
+            let health = HealthRegistry(loop: group.next())
+            let state = try GatewayState.compile(config, loader: loader, services: services, pools: pools, version: 1, health: health)
+            return Gateway(options: options, group: group, services: services, loader: loader, pools: pools, health: health, state: state)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -105,6 +112,7 @@ final class Gateway: Sendable {
 
     /// Bind every listener, the admin listener and the demo upstream.
     func start() async throws {
+        health.sync(currentState().upstreams)
         let config = currentState().config
         if let demo = config.demoUpstream {
             let channel = try await EchoServer.bind(host: demo.host, port: demo.port, group: group)
@@ -155,11 +163,13 @@ final class Gateway: Sendable {
         defer { reloadLock.unlock() }
         let old = currentState()
         let config = try Self.loadConfig(options)
-        let next = try GatewayState.compile(config, loader: loader, services: services, pools: pools, version: old.version + 1)
+        let next = try GatewayState.compile(
+            config, loader: loader, services: services, pools: pools, version: old.version + 1, health: health)
         if config.listeners.map({ "\($0.host):\($0.port)" }) != old.config.listeners.map({ "\($0.host):\($0.port)" }) {
             logger.warning("listener addresses changed: they take effect at the next restart")
         }
         state.withLockedValue { $0 = next }
+        health.sync(next.upstreams)
         logger.info("configuration reloaded", metadata: ["gw.config.version": "\(next.version)"])
         return next.version
     }
@@ -175,6 +185,7 @@ final class Gateway: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         connections.closeAll()
+        health.stopAll()
         try? await group.shutdownGracefully()
         try? await control.shutdownGracefully()
     }

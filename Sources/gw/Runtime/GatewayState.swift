@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PluginHost
 
@@ -25,8 +26,10 @@ final class GatewayState: Sendable {
     /// Compile a config: load plugins, create every filter (each plugin validates its
     /// own config), compile regexes, resolve targets. Collects every problem.
     static func compile(
-        _ config: GatewayConfig, loader: PluginLoader, services: HostServices, pools: LoopPools, version: Int
+        _ config: GatewayConfig, loader: PluginLoader, services: HostServices, pools: LoopPools, version: Int,
+        health: HealthRegistry? = nil
     ) throws(ConfigError) -> GatewayState {
+        let health = health ?? HealthRegistry(loop: MultiThreadedEventLoopGroup.singleton.next())
         var issues: [ConfigIssue] = []
         var upstreams: [String: UpstreamSet] = [:]
         for (name, upstream) in config.upstreams.sorted(by: { $0.key < $1.key }) {
@@ -47,7 +50,7 @@ final class GatewayState: Sendable {
                     issues.append(ConfigIssue(file: config.source, line: nil, keyPath: "upstreams.\(name).tls", message: "\(error)"))
                 }
             }
-            upstreams[name] = UpstreamSet(config: upstream, targets: targets, tls: tls)
+            upstreams[name] = UpstreamSet(config: upstream, targets: targets, tls: tls, health: health.health(for: upstream))
         }
         var routes: [CompiledRoute] = []
         for (i, route) in config.routes.enumerated() {
@@ -98,7 +101,7 @@ final class GatewayState: Sendable {
                 CompiledRoute(
                     name: route.name, hosts: route.hosts.map { $0.hasPrefix("*.") ? String($0.dropFirst()) : $0 },
                     methods: Set(route.methods), path: pathRule, headers: headers, action: action,
-                    rewritePath: route.rewritePath, chain: FilterChain(filters: filters)))
+                    rewritePath: route.rewritePath, chain: FilterChain(filters: filters), reliability: route.reliability))
         }
         guard issues.isEmpty else { throw ConfigError(issues: issues) }
         return GatewayState(

@@ -31,6 +31,8 @@ extension Exchange: FilterChainRunDelegate {
             return
         }
         // The upstream exchange (if any) is abandoned: its connection cannot be reused.
+        endTry(closeConnection: true)
+        releaseSlots()
         connection?.close()
         connection = nil
         var head = HTTPResponseHead(version: clientVersion, status: reply.status, headers: reply.headers)
@@ -71,11 +73,23 @@ extension Exchange: FilterChainRunDelegate {
 extension Exchange: UpstreamResponseDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard !done else { return }
+        let status = Int(head.status.code)
+        if let upstream, let index = targetIndex {
+            if status >= 500 {
+                upstream.balancer.active[index].failed("http_5xx")
+                upstream.health.failed(index, kind: .serverError, cause: "http_5xx")
+            }
+        }
+        attempt.upstreamStatus = status
+        // A status the route retries: another try, if one is allowed, before anything reaches the client.
+        if status >= 409, retryPolicy.statuses.contains(status),
+            tryFailed(.status(status), message: "the upstream answered \(status)")
+        {
+            return
+        }
         responseHeadReceived = true
         firstByteDeadline = nil
-        if head.status.code >= 500, let upstream, let index = targetIndex {
-            upstream.balancer.active[index].failed("http_5xx")
-        }
+        tryAnswered()
         inUpstreamRead = true
         defer { inUpstreamRead = false }
         let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified
@@ -96,6 +110,8 @@ extension Exchange: UpstreamResponseDelegate {
 
     func upstreamResponseEnd() {
         guard !done else { return }
+        // A complete answer that is not a 5xx ends the target's failure runs.
+        if attempt.upstreamStatus < 500, let upstream, let index = targetIndex { upstream.health.succeeded(index) }
         if let run { run.responseBody(ByteBuffer(), end: true) } else { forwardResponseBody(ByteBuffer(), end: true) }
     }
 
@@ -106,21 +122,28 @@ extension Exchange: UpstreamResponseDelegate {
     func upstreamFailed(_ error: any Error) {
         guard !done else { return }
         connection = nil
-        let type = error is HTTPParserError ? "upstream_protocol_error" : "upstream_reset"
-        if let upstream, let index = targetIndex {
+        let protocolError = error is HTTPParserError
+        let type = protocolError ? "upstream_protocol_error" : "upstream_reset"
+        // A reused keep-alive connection closed before any answer is the keep-alive
+        // race, not the target's fault (docs/decisions.md).
+        let keepAliveRace = attempt.reusedConnection && !responseHeadReceived && !protocolError
+        if let upstream, let index = targetIndex, !keepAliveRace {
             upstream.balancer.active[index].failed(type)
-            upstream.balancer.active[index].add(-1)
-            targetIndex = nil
+            upstream.health.failed(index, kind: .local, cause: type)
         }
         if responseStarted {
             abandon()
             context.close(promise: nil)
             return
         }
-        let message = error is HTTPParserError
+        let message = protocolError
             ? "the upstream sent an invalid HTTP response (\(error))"
             : "the upstream connection closed before a complete response"
-        fail(status: .badGateway, type: type, message: message, close: false)
+        if responseHeadReceived {
+            fail(status: .badGateway, type: type, message: message, close: false)
+        } else {
+            tryFailed(.reset(protocolError: protocolError), message: message)
+        }
     }
 
     func upstreamWritabilityChanged() {

@@ -28,7 +28,11 @@ final class Exchange {
     var connecting = false
     var headSentUpstream = false
     var pendingUpstream: [HTTPClientRequestPart] = []
-    var triedTargets: [Int] = []
+    var triedTargets = TargetSet()
+    /// The target of the last finished try (a keep-alive race retries it on a new connection).
+    var lastTarget: Int?
+    /// Tries, retries, breaker slots and the replay buffer (Exchange+Retry.swift).
+    var attempt = AttemptState()
     var targetIndex: Int?
     var clientBodyBytes = 0
     var requestComplete = false
@@ -186,6 +190,8 @@ final class Exchange {
     func abandon() {
         done = true
         cancelTimers()
+        endTry(closeConnection: false)
+        releaseSlots()
         connection?.close()
         connection = nil
         run?.finish()
@@ -215,29 +221,48 @@ final class Exchange {
         connectUpstream()
     }
 
-    private func connectUpstream() {
-        guard let upstream, let pool = state.pools.pool(for: loop) else { return }
-        let hashKey: String?
-        switch upstream.config.hashKey {
-        case .clientIP: hashKey = downstream.clientAddress
-        case .header(let name): hashKey = currentRequestHead.headers.first(name: name)
+    /// Pick a target (or take the one a keep-alive race left) and start a try on
+    /// an idle pooled connection or a new one. Failures go to `tryFailed`.
+    func connectUpstream() {
+        guard !done, let upstream, let pool = state.pools.pool(for: loop) else { return }
+        let index: Int
+        let freshOnly = attempt.freshTarget != nil
+        if let fresh = attempt.freshTarget {
+            attempt.freshTarget = nil
+            index = fresh
+        } else {
+            let hashKey: String?
+            switch upstream.config.hashKey {
+            case .clientIP: hashKey = downstream.clientAddress
+            case .header(let name): hashKey = currentRequestHead.headers.first(name: name)
+            }
+            guard let picked = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
+                giveUp(.connectFailure, message: "")
+                return
+            }
+            index = picked
         }
-        guard let index = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
-            noHealthyUpstream()
+        if let refusal = admitRequest(upstream) {
+            giveUp(.overflow, message: refusal)
             return
         }
-        triedTargets.append(index)
+        triedTargets.insert(index)
         targetIndex = index
-        connecting = true
         upstream.balancer.active[index].add(1)
         let target = upstream.targets[index]
-        if let idle = pool.takeIdle(target) {
-            connecting = false
+        if !freshOnly, let idle = pool.takeIdle(target) {
             attach(idle, target: target)
             return
         }
-        pool.acquire(target, of: upstream).assumeIsolated().whenComplete { [self] result in
+        if let refusal = admitConnection(upstream) {
+            endTry(closeConnection: false)
+            giveUp(.overflow, message: refusal)
+            return
+        }
+        connecting = true
+        pool.connect(target, of: upstream).assumeIsolated().whenComplete { [self] result in
             self.connecting = false
+            self.connectionSettled()
             switch result {
             case .success(let connection):
                 guard !self.done else {
@@ -246,14 +271,13 @@ final class Exchange {
                 }
                 self.attach(connection, target: target)
             case .failure(let error):
-                upstream.balancer.active[index].add(-1)
-                upstream.balancer.active[index].failed("connect_failed")
-                self.targetIndex = nil
                 guard !self.done else { return }
+                upstream.balancer.active[index].failed("connect_failed")
+                upstream.health.failed(index, kind: .local, cause: "connect_failed")
                 self.state.services.logger.debug(
                     "upstream connect failed",
                     metadata: ["gw.upstream": "\(upstream.name)", "gw.target": "\(target.host):\(target.port)", "error.message": "\(error)"])
-                self.connectUpstream()
+                self.tryFailed(.connectFailure, message: "")
             }
         }
     }
@@ -262,6 +286,8 @@ final class Exchange {
 
     private func attach(_ connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
         self.connection = connection
+        connection.exchanges += 1
+        attempt.reusedConnection = connection.exchanges > 1
         connection.handler.delegate = self
         connection.handler.setHoldReads(!context.channel.isWritable)
         var head = currentRequestHead
@@ -274,7 +300,10 @@ final class Exchange {
         }
         connection.write(.head(head))
         headSentUpstream = true
-        for part in pendingUpstream { connection.write(part) }
+        for part in pendingUpstream {
+            if case .body(.byteBuffer(let buffer)) = part { rememberForReplay(buffer) }
+            connection.write(part)
+        }
         pendingUpstream.removeAll()
         connection.flush()
         if expectContinue && !requestComplete {
@@ -293,7 +322,10 @@ final class Exchange {
             if end { pendingUpstream.append(.end(nil)) }
             return
         }
-        if body.readableBytes > 0 { connection.write(.body(.byteBuffer(body))) }
+        if body.readableBytes > 0 {
+            rememberForReplay(body)
+            connection.write(.body(.byteBuffer(body)))
+        }
         if end {
             connection.write(.end(nil))
             armFirstByteTimer()
@@ -304,7 +336,8 @@ final class Exchange {
 
     private func armFirstByteTimer() {
         guard !responseHeadReceived, firstByteDeadline == nil, let upstream else { return }
-        let timeout = upstream.config.firstByteTimeout
+        let perTry = retryPolicy.perTryTimeout
+        let timeout = perTry.nanoseconds > 0 ? perTry : upstream.config.firstByteTimeout
         guard timeout.nanoseconds > 0 else { return }
         firstByteDeadline = .now() + timeout
         watchDeadlines()
@@ -339,17 +372,24 @@ final class Exchange {
 
     private func timedOut(total: Bool) {
         guard !done else { return }
-        if let upstream, let index = targetIndex { upstream.balancer.active[index].failed("upstream_timeout") }
+        if let upstream, let index = targetIndex {
+            upstream.balancer.active[index].failed("upstream_timeout")
+            upstream.health.failed(index, kind: .local, cause: "upstream_timeout")
+        }
         let message = total ? "the upstream did not complete within the total timeout" : "the upstream did not answer within the first-byte timeout"
-        fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: false)
+        if total || responseHeadReceived {
+            fail(status: .gatewayTimeout, type: "upstream_timeout", message: message, close: false)
+        } else {
+            tryFailed(.timeout, message: message)
+        }
     }
 
-    private func noHealthyUpstream() {
+    func noHealthyUpstream(triedAll: Bool = false) {
         let name = upstream?.name ?? ""
         fail(
             status: .serviceUnavailable, type: "no_healthy_upstream",
             message: "no healthy upstream: no target of upstream \"\(name)\" could be reached", close: false,
-            extraHeaders: [("retry-after", "1")])
+            extraHeaders: [("retry-after", String(retryAfterSeconds))])
     }
 
     // MARK: - Toward the client
@@ -391,6 +431,7 @@ final class Exchange {
         done = true
         cancelTimers()
         releaseUpstream()
+        releaseSlots()
         run?.finish()
         let keepAlive = !closeAfterResponse && (requestComplete || !expectsBody)
         let lastWrite: EventLoopFuture<Void>?

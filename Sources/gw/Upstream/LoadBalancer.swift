@@ -1,25 +1,34 @@
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Picks a target for a request. Shared by every event loop; lock-free except for
-/// the round-robin cursor and request counts, which are atomics.
+/// Picks a target for a request. Shared by every event loop; lock-free: the
+/// round-robin cursor, request counts and target health are atomics. While every
+/// target is available (`UpstreamHealth.isPristine`) a pick reads no health state;
+/// otherwise `pickAvailable` (LoadBalancer+Health.swift) skips unavailable targets.
 final class LoadBalancer: Sendable {
     let targets: [GatewayConfig.Target]
     let policy: GatewayConfig.Balance
-    private let cursor = Atomic<Int>(0)
+    let health: UpstreamHealth
+    /// Send to unavailable targets when none is available.
+    let panicMode: Bool
+    let cursor = Atomic<Int>(0)
     /// In-flight requests per target (least_request).
     let active: [ActiveCount]
     /// Smooth weighted round robin: the expanded schedule, built once.
-    private let schedule: [Int]
+    let schedule: [Int]
     /// Consistent hashing ring: (point, target index), sorted by point.
-    private let ring: [(UInt64, Int)]
+    let ring: [(UInt64, Int)]
 
-    init(targets: [GatewayConfig.Target], policy: GatewayConfig.Balance) {
+    init(targets: [GatewayConfig.Target], policy: GatewayConfig.Balance, health: UpstreamHealth? = nil, panicMode: Bool = false) {
         self.targets = targets
         self.policy = policy
+        self.health = health ?? UpstreamHealth(
+            name: "", targets: targets, fingerprint: "", settings: .init(), loop: MultiThreadedEventLoopGroup.singleton.next())
+        self.panicMode = panicMode
         self.active = targets.map { _ in ActiveCount() }
         self.schedule = Self.smoothWeightedSchedule(targets.map(\.weight))
         var ring: [(UInt64, Int)] = []
@@ -32,7 +41,21 @@ final class LoadBalancer: Sendable {
     }
 
     /// Index of the target for a request; `excluding` lists targets already tried.
-    func pick(hashKey: String?, excluding: [Int] = []) -> Int? {
+    func pick(hashKey: String?, excluding: [Int]) -> Int? {
+        pick(hashKey: hashKey, excluding: TargetSet(excluding))
+    }
+
+    /// Index of an available target not in `excluding`; nil if there is none (and
+    /// panic mode is off).
+    @inline(__always)
+    func pick(hashKey: String?, excluding: TargetSet = TargetSet()) -> Int? {
+        if health.isPristine { return pickAny(hashKey: hashKey, excluding: excluding) }
+        if let choice = pickAvailable(hashKey: hashKey, excluding: excluding) { return choice }
+        return panicMode ? pickAny(hashKey: hashKey, excluding: excluding) : nil
+    }
+
+    /// Ignoring health.
+    func pickAny(hashKey: String?, excluding: TargetSet) -> Int? {
         let count = targets.count
         guard count > excluding.count else { return nil }
         if count == 1 { return 0 }

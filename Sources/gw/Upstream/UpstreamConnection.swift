@@ -20,6 +20,8 @@ final class UpstreamConnection {
     var pool: UpstreamConnectionPool?
     /// False once the connection can no longer carry another request.
     var reusable = true
+    /// Exchanges started on it (more than one: a reused keep-alive connection).
+    var exchanges = 0
 
     init(channel: any Channel, poolKey: String, handler: UpstreamHandler) {
         self.channel = channel

@@ -55,7 +55,8 @@ final class UpstreamConnectionPool {
         idle.removeAll()
     }
 
-    private func connect(_ target: UpstreamSet.ResolvedTarget, of upstream: UpstreamSet) -> EventLoopFuture<UpstreamConnection> {
+    /// A new connection to `target` (counted in the upstream's breaker counters while open).
+    func connect(_ target: UpstreamSet.ResolvedTarget, of upstream: UpstreamSet) -> EventLoopFuture<UpstreamConnection> {
         let tls = upstream.tls
         let host = target.host
         let bootstrap = ClientBootstrap(group: loop)
@@ -77,7 +78,10 @@ final class UpstreamConnectionPool {
                 }
             }
         let key = target.poolKey
+        let health = upstream.health
         return bootstrap.connect(to: target.address).assumeIsolated().flatMapThrowing { [self] channel in
+            health.connections.wrappingAdd(1, ordering: .relaxed)
+            channel.closeFuture.whenComplete { _ in health.connections.wrappingAdd(-1, ordering: .relaxed) }
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
             let connection = UpstreamConnection(channel: channel, poolKey: key, handler: handler)
             handler.connection = connection

@@ -17,12 +17,16 @@ final class UpstreamSet: Sendable {
     let targets: [ResolvedTarget]
     let balancer: LoadBalancer
     let tls: NIOSSLContext?
+    /// Health, ejections and breaker counters; shared with the previous state when a
+    /// reload keeps the targets.
+    var health: UpstreamHealth { balancer.health }
 
-    init(config: GatewayConfig.Upstream, targets: [ResolvedTarget], tls: NIOSSLContext?) {
+    init(config: GatewayConfig.Upstream, targets: [ResolvedTarget], tls: NIOSSLContext?, health: UpstreamHealth? = nil) {
         self.name = config.name
         self.config = config
         self.targets = targets
-        self.balancer = LoadBalancer(targets: config.targets, policy: config.balance)
+        self.balancer = LoadBalancer(
+            targets: config.targets, policy: config.balance, health: health, panicMode: config.reliability.panicMode)
         self.tls = tls
     }
 }
