@@ -1,7 +1,8 @@
 import GatewayPluginSDK
 
 /// The auth filter's configuration, validated and precomputed once: lowercase header
-/// name, one SHA-256 digest per key, the reply bodies.
+/// name, one SHA-256 digest per key, the JWT keys loaded into libcrypto, the reply
+/// bodies.
 struct AuthConfig: Sendable {
     /// One configured API key.
     struct Key: Sendable {
@@ -19,6 +20,12 @@ struct AuthConfig: Sendable {
     static let sha256Prefix = "sha256:"
 
     let keys: [Key]
+    /// JWT verification, when `jwt` is configured.
+    let jwt: JWTConfig?
+    /// `allowed_consumers`, for consumers named by tokens (nil: everyone).
+    let allowedConsumers: Set<String>?
+    /// The 401 message when no credential was presented.
+    let missingBody: String
     /// Lowercase header name; `authorization` expects the `Bearer` scheme.
     let header: String
     let bearer: Bool
@@ -29,7 +36,7 @@ struct AuthConfig: Sendable {
 
     init(_ json: JSONValue) throws(ConfigRejection) {
         var reader = ConfigReader()
-        let root = reader.object(json, at: "", allowed: ["allowed_consumers", "header", "keys", "query_param"]) ?? [:]
+        let root = reader.object(json, at: "", allowed: ["allowed_consumers", "header", "jwt", "keys", "query_param"]) ?? [:]
 
         var header = "authorization"
         if let value = root["header"], let name = reader.string(value, at: "header") {
@@ -56,22 +63,25 @@ struct AuthConfig: Sendable {
             allowList = names.map(\.value)
         }
 
+        jwt = root["jwt"].flatMap { JWTConfig($0, at: "jwt", reader: &reader) }
+
         var parsed: [(path: String, digest: SHA256Digest, consumer: String, tenant: String?)] = []
         if let value = root["keys"] {
             for (i, item) in (reader.array(value, at: "keys") ?? []).enumerated() {
                 let path = ConfigReader.path("keys", i)
-                guard let entry = Self.key(item, at: path, reader: &reader) else { continue }
+                guard let entry = Self.key(item, at: path, jwt: root["jwt"] != nil, reader: &reader) else { continue }
                 if let earlier = parsed.first(where: { $0.digest.matches(entry.digest) }) {
                     reader.problem(at: ConfigReader.path(path, "key"), "the same key as \(earlier.path).key")
                     continue
                 }
                 parsed.append((path, entry.digest, entry.consumer, entry.tenant))
             }
-        } else {
-            reader.problem(at: "keys", "missing (a list of {key, consumer, tenant} entries)")
+        } else if root["jwt"] == nil {
+            reader.problem(at: "keys", "missing (a list of {key, consumer, tenant} entries, or configure jwt)")
         }
 
-        if let value = root["allowed_consumers"], let names = value.arrayValue {
+        // With JWT, consumers come from tokens too: any name may be meant.
+        if root["jwt"] == nil, let value = root["allowed_consumers"], let names = value.arrayValue {
             let known = Set(parsed.map(\.consumer))
             for (i, name) in names.enumerated() {
                 guard let name = name.stringValue, !name.isEmpty, !known.contains(name), !parsed.isEmpty else { continue }
@@ -80,6 +90,12 @@ struct AuthConfig: Sendable {
         }
         try reader.finish()
 
+        allowedConsumers = allowList.map(Set.init)
+        switch (parsed.isEmpty, jwt == nil) {
+        case (false, true): missingBody = ErrorReply.body(type: "unauthorized", message: "missing API key")
+        case (true, false): missingBody = ErrorReply.body(type: "unauthorized", message: "missing bearer token")
+        default: missingBody = ErrorReply.body(type: "unauthorized", message: "missing API key or token")
+        }
         keys = parsed.map { key in
             let allowed = allowList.map { $0.contains(key.consumer) } ?? true
             return Key(
@@ -91,7 +107,7 @@ struct AuthConfig: Sendable {
 
     /// One `keys[i]` entry: `{key, consumer, tenant}`.
     private static func key(
-        _ item: JSONValue, at path: String, reader: inout ConfigReader
+        _ item: JSONValue, at path: String, jwt: Bool, reader: inout ConfigReader
     ) -> (digest: SHA256Digest, consumer: String, tenant: String?)? {
         guard let fields = reader.object(item, at: path, allowed: ["consumer", "key", "tenant"]) else { return nil }
         let before = reader.problems.count
@@ -107,6 +123,8 @@ struct AuthConfig: Sendable {
                     reader.problem(at: keyPath, "longer than \(maxKeyBytes) bytes")
                 } else if key.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7f }) {
                     reader.problem(at: keyPath, "must not contain spaces or control characters")
+                } else if jwt, JWTVerifier.looksLikeJWT(key) {
+                    reader.problem(at: keyPath, "looks like a JWT (three dot-separated base64url parts): it would be checked as one")
                 } else {
                     digest = SHA256Digest.of(key)
                     if digest == nil { reader.problem(at: keyPath, "libcrypto could not hash the key") }

@@ -1,11 +1,10 @@
 import GatewayPluginSDK
 
-/// API-key authentication. Stateless per stream, so the config object is also the
-/// filter of every stream (no allocation per request besides the SDK's box).
+/// API-key and JWT authentication. Stateless per stream, so the config object is also
+/// the filter of every stream (no allocation per request besides the SDK's box).
 final class AuthFilter: FilterFactory, StreamFilter {
     let config: AuthConfig
 
-    static let missingBody = ErrorReply.body(type: "unauthorized", message: "missing API key")
     static let invalidBody = ErrorReply.body(type: "unauthorized", message: "invalid API key")
     static let tooLongBody = ErrorReply.body(type: "unauthorized", message: "API key longer than \(AuthConfig.maxKeyBytes) bytes")
     static let malformedBody = ErrorReply.body(type: "unauthorized", message: "expected \"Authorization: Bearer <key>\"")
@@ -22,6 +21,12 @@ final class AuthFilter: FilterFactory, StreamFilter {
     /// What the presented credential turned out to be.
     enum Verdict {
         case matched(Int)
+        /// A valid JWT.
+        case token(JWTIdentity)
+        /// A JWT that failed verification.
+        case refusedToken(JWTFailure)
+        /// Longer than `jwt.max_token_bytes`.
+        case tokenTooLong
         case missing
         case invalid
         case tooLong
@@ -34,20 +39,38 @@ final class AuthFilter: FilterFactory, StreamFilter {
             count == 1 ? headerVerdict(value) : .ambiguous
         } ?? queryVerdict(stream)
 
-        guard case .matched(let index) = verdict else { return reject(stream, verdict) }
-        let key = config.keys[index]
-        if let forbidden = key.forbiddenBody {
-            stream.sendLocalReply(
-                status: 403, headers: [("content-type", "application/json")], body: forbidden,
-                details: "auth: consumer \(key.consumer) is not allowed")
-            return .stop
+        switch verdict {
+        case .matched(let index):
+            let key = config.keys[index]
+            if let forbidden = key.forbiddenBody {
+                stream.sendLocalReply(
+                    status: 403, headers: [("content-type", "application/json")], body: forbidden,
+                    details: "auth: consumer \(key.consumer) is not allowed")
+                return .stop
+            }
+            record(stream, method: "api_key", consumer: key.consumer, tenant: key.tenant)
+        case .token(let identity):
+            if let allowed = config.allowedConsumers, !allowed.contains(identity.consumer) {
+                stream.sendLocalReply(
+                    status: 403, headers: [("content-type", "application/json")],
+                    body: ErrorReply.body(type: "forbidden", message: "consumer \"\(identity.consumer)\" is not allowed on this route"),
+                    details: "auth: consumer \(identity.consumer) (jwt) is not allowed")
+                return .stop
+            }
+            record(stream, method: "jwt", consumer: identity.consumer, tenant: identity.tenant)
+        default:
+            return reject(stream, verdict)
         }
-        stream.setMetadata(namespace: "auth", key: "consumer", value: key.consumer)
-        if let tenant = key.tenant { stream.setMetadata(namespace: "auth", key: "tenant", value: tenant) }
         // The credential never goes upstream, wherever it was presented.
         stream.removeHeader(config.header)
         if let name = config.queryParameter { stream.removeQueryParameters([name]) }
         return .continue
+    }
+
+    private func record(_ stream: Stream, method: String, consumer: String, tenant: String?) {
+        stream.setMetadata(namespace: "auth", key: "consumer", value: consumer)
+        if let tenant { stream.setMetadata(namespace: "auth", key: "tenant", value: tenant) }
+        stream.setMetadata(namespace: "auth", key: "method", value: method)
     }
 
     private func headerVerdict(_ value: UnsafeRawBufferPointer) -> Verdict {
@@ -61,10 +84,21 @@ final class AuthFilter: FilterFactory, StreamFilter {
         return key.withUTF8 { verify(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Hash the presented key and compare it with every configured digest, always
-    /// all of them: the time taken depends on the number of keys only.
+    /// A credential shaped like a JWT is verified as one when `jwt` is configured.
+    /// Otherwise: hash the presented key and compare it with every configured digest,
+    /// always all of them: the time taken depends on the number of keys only.
     private func verify(_ presented: UnsafeRawBufferPointer) -> Verdict {
         guard !presented.isEmpty else { return .missing }
+        if let jwt = config.jwt {
+            guard presented.count <= jwt.maxTokenBytes else { return .tokenTooLong }
+            if JWTVerifier.looksLikeJWT(presented) {
+                switch JWTVerifier.verify(presented, config: jwt, now: SystemAccess.wallClockSeconds()) {
+                case .success(let identity): return .token(identity)
+                case .failure(let failure): return .refusedToken(failure)
+                }
+            }
+            if config.keys.isEmpty { return .refusedToken(.malformed) }
+        }
         guard presented.count <= AuthConfig.maxKeyBytes else { return .tooLong }
         guard let digest = SHA256Digest.of(presented) else { return .invalid }
         var found = -1
@@ -78,16 +112,26 @@ final class AuthFilter: FilterFactory, StreamFilter {
     private func reject(_ stream: Stream, _ verdict: Verdict) -> FilterStatus {
         let body: String
         let reason: String
+        var challenge = config.challengeInvalid
         switch verdict {
-        case .matched: return .continue
-        case .missing: (body, reason) = (Self.missingBody, "missing API key")
+        case .matched, .token: return .continue
+        case .refusedToken(let failure):
+            body = ErrorReply.body(type: "unauthorized", message: "invalid token: " + failure.description)
+            reason = "jwt: " + failure.description
+            challenge = "Bearer realm=\"gw\", error=\"invalid_token\", error_description=\"\(failure.description)\""
+        case .tokenTooLong:
+            let limit = config.jwt?.maxTokenBytes ?? 0
+            body = ErrorReply.body(type: "unauthorized", message: "token longer than \(limit) bytes")
+            reason = "token too long"
+            challenge = "Bearer realm=\"gw\", error=\"invalid_token\", error_description=\"token too large\""
+        case .missing:
+            (body, reason) = (config.missingBody, "missing credential")
+            challenge = config.challengeMissing
         case .invalid: (body, reason) = (Self.invalidBody, "invalid API key")
         case .tooLong: (body, reason) = (Self.tooLongBody, "API key too long")
         case .malformed: (body, reason) = (Self.malformedBody, "malformed Authorization header")
         case .ambiguous: (body, reason) = (Self.ambiguousBody, "several credential headers")
         }
-        let challenge: String
-        if case .missing = verdict { challenge = config.challengeMissing } else { challenge = config.challengeInvalid }
         stream.sendLocalReply(
             status: 401, headers: [("www-authenticate", challenge), ("content-type", "application/json")], body: body,
             details: "auth: " + reason)
@@ -121,5 +165,5 @@ func trimmed(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
 /// The one exported symbol.
 @c(gw_plugin_entry_v1)
 public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
-    GatewayPluginExport.export(AuthFilter.self, name: "auth", version: "0.1.0", host: host, handle: handle)
+    GatewayPluginExport.export(AuthFilter.self, name: "auth", version: "0.2.0", host: host, handle: handle)
 }

@@ -2,14 +2,17 @@ import GatewayPluginSDK
 
 /// The rate-limit filter's configuration, validated once.
 struct RateLimitConfig: Sendable {
-    /// One `limits[i]` entry as GCRA parameters.
+    /// One `limits[i]` entry as rate parameters.
     struct Limit: Sendable {
         let requests: Int
         let per: String
-        /// Nanoseconds between two requests at the sustained rate (the emission interval T).
+        /// Requests admitted at once from a full budget (default `requests`).
+        let burst: Int
+        /// Nanoseconds between two requests at the sustained rate (the emission interval
+        /// T; the refill time of one token).
         let interval: UInt64
-        /// How far ahead of now the theoretical arrival time may run: `requests * T`,
-        /// so a full budget of `requests` can be spent at once.
+        /// `burst * T`: how far ahead of now GCRA's theoretical arrival time may run,
+        /// and the token bucket's capacity in nanoseconds of refill.
         let tolerance: UInt64
         /// The 429 body for this limit.
         let refusalBody: String
@@ -30,7 +33,18 @@ struct RateLimitConfig: Sendable {
         ("second", 1_000_000_000), ("minute", 60_000_000_000), ("hour", 3_600_000_000_000), ("day", 86_400_000_000_000),
     ]
     static let maxLimits = 16
+    /// The longest a full budget may take to refill (`burst * T`): 366 days.
+    static let maxRefillNanoseconds: UInt64 = 366 * 86_400_000_000_000
 
+    enum Algorithm: String, Sendable {
+        case gcra
+        case tokenBucket = "token_bucket"
+
+        /// 64-bit words of stored state per limit.
+        var stateWords: Int { self == .gcra ? GCRA.stateWords : TokenBucket.stateWords }
+    }
+
+    let algorithm: Algorithm
     let limits: [Limit]
     let key: KeySource
     /// Identifies this filter's buckets in the shared store: filter name, key kind and
@@ -39,7 +53,16 @@ struct RateLimitConfig: Sendable {
 
     init(_ json: JSONValue, filterName: String) throws(ConfigRejection) {
         var reader = ConfigReader()
-        let root = reader.object(json, at: "", allowed: ["key", "limits"]) ?? [:]
+        let root = reader.object(json, at: "", allowed: ["algorithm", "key", "limits"]) ?? [:]
+
+        var algorithm = Algorithm.gcra
+        if let value = root["algorithm"], let name = reader.string(value, at: "algorithm") {
+            if let known = Algorithm(rawValue: name) {
+                algorithm = known
+            } else {
+                reader.problem(at: "algorithm", "expected gcra or token_bucket, got \"\(name)\"")
+            }
+        }
 
         var limits: [Limit] = []
         if let value = root["limits"], let items = reader.array(value, at: "limits") {
@@ -70,6 +93,7 @@ struct RateLimitConfig: Sendable {
         }
         try reader.finish()
 
+        self.algorithm = algorithm
         self.limits = limits
         self.key = key
         let kind: String
@@ -79,12 +103,12 @@ struct RateLimitConfig: Sendable {
         case .route: kind = "route"
         case .header(let name): kind = "header:" + name
         }
-        let signature = limits.map { "\($0.requests)/\($0.per)" }.joined(separator: ",")
+        let signature = algorithm.rawValue + ":" + limits.map { "\($0.requests)/\($0.per)/\($0.burst)" }.joined(separator: ",")
         bucketPrefix = filterName + "\u{1}" + kind + "\u{1}" + signature + "\u{1}"
     }
 
     private static func limit(_ item: JSONValue, at path: String, reader: inout ConfigReader) -> Limit? {
-        guard let fields = reader.object(item, at: path, allowed: ["per", "requests"]) else { return nil }
+        guard let fields = reader.object(item, at: path, allowed: ["burst", "per", "requests"]) else { return nil }
         var requests: Int?
         if let value = fields["requests"] {
             requests = reader.integer(value, at: ConfigReader.path(path, "requests"), in: 1...1_000_000)
@@ -101,10 +125,23 @@ struct RateLimitConfig: Sendable {
         } else {
             reader.problem(at: perPath, "missing")
         }
+        var burst: Int?
+        if let value = fields["burst"] {
+            burst = reader.integer(value, at: ConfigReader.path(path, "burst"), in: 1...1_000_000)
+            if burst == nil { return nil }
+        }
         guard let requests, let period else { return nil }
         let interval = period.nanoseconds / UInt64(requests)
+        let size = burst ?? requests
+        // A full budget must refill in a sane time (and the arithmetic stay in 64 bits).
+        let (tolerance, overflow) = interval.multipliedReportingOverflow(by: UInt64(size))
+        guard !overflow, tolerance <= maxRefillNanoseconds else {
+            reader.problem(at: ConfigReader.path(path, "burst"), "a burst of \(size) at \(requests) per \(period.name) takes more than a year to refill")
+            return nil
+        }
+        let message = "rate limit exceeded: \(requests) requests per \(period.name)" + (size == requests ? "" : " (burst \(size))")
         return Limit(
-            requests: requests, per: period.name, interval: interval, tolerance: interval * UInt64(requests),
-            refusalBody: ErrorReply.body(type: "rate_limited", message: "rate limit exceeded: \(requests) requests per \(period.name)"))
+            requests: requests, per: period.name, burst: size, interval: interval, tolerance: tolerance,
+            refusalBody: ErrorReply.body(type: "rate_limited", message: message))
     }
 }

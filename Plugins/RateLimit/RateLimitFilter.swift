@@ -58,21 +58,25 @@ final class RateLimiter: FilterFactory {
     /// Admit or refuse one request: read the bucket, decide, and store the new state
     /// only if nobody changed it meanwhile (compare-and-swap); else read again. Nil
     /// if the shared store failed.
-    func decide(_ stream: Stream) -> GCRA.Decision? {
+    func decide(_ stream: Stream) -> RateDecision? {
         let key = bucketKey(stream)
         let limits = config.limits
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: limits.count) { tats -> GCRA.Decision? in
-            let bytes = UnsafeMutableRawBufferPointer(tats)
+        let algorithm = config.algorithm
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: limits.count * algorithm.stateWords) { state -> RateDecision? in
+            let bytes = UnsafeMutableRawBufferPointer(state)
             for _ in 0..<Self.maxAttempts {
                 let condition: SharedKV.Condition
                 if let read = SharedKV.get(key, into: bytes) {
                     condition = .cas(read.cas)
-                    if read.length != bytes.count { tats.initialize(repeating: 0) }
+                    if read.length != bytes.count { state.initialize(repeating: 0) }
                 } else {
                     condition = .absent
-                    tats.initialize(repeating: 0)
+                    state.initialize(repeating: 0)
                 }
-                let decision = GCRA.evaluate(limits, tats: tats, now: GatewayHost.monotonicNanoseconds())
+                let now = GatewayHost.monotonicNanoseconds()
+                let decision =
+                    algorithm == .gcra
+                    ? GCRA.evaluate(limits, tats: state, now: now) : TokenBucket.evaluate(limits, state: state, now: now)
                 guard decision.admitted else { return decision }
                 do throws(SharedKV.Failure) {
                     try SharedKV.set(key, UnsafeRawBufferPointer(bytes), condition: condition, ttlMilliseconds: decision.ttlMilliseconds)
@@ -93,7 +97,7 @@ final class RateLimiter: FilterFactory {
 /// One stream: decides in the request hook, reports in the response hook.
 final class RateLimitFilter: StreamFilter {
     let limiter: RateLimiter
-    private var decision: GCRA.Decision?
+    private var decision: RateDecision?
 
     init(limiter: RateLimiter) {
         self.limiter = limiter
@@ -109,7 +113,7 @@ final class RateLimitFilter: StreamFilter {
                 status: 429,
                 headers: [
                     ("retry-after", String(decision.retryAfterSeconds)),
-                    ("ratelimit-limit", String(limit.requests)),
+                    ("ratelimit-limit", String(limit.burst)),
                     ("ratelimit-remaining", "0"),
                     ("ratelimit-reset", String(decision.resetSeconds)),
                     ("content-type", "application/json"),
@@ -123,7 +127,7 @@ final class RateLimitFilter: StreamFilter {
 
     func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
         guard let decision else { return .continue }
-        stream.setHeader("ratelimit-limit", String(limiter.config.limits[decision.limit].requests), .response)
+        stream.setHeader("ratelimit-limit", String(limiter.config.limits[decision.limit].burst), .response)
         stream.setHeader("ratelimit-remaining", String(decision.remaining), .response)
         stream.setHeader("ratelimit-reset", String(decision.resetSeconds), .response)
         return .continue
@@ -133,5 +137,5 @@ final class RateLimitFilter: StreamFilter {
 /// The one exported symbol.
 @c(gw_plugin_entry_v1)
 public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
-    GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.1.0", required: [.sharedKV], host: host, handle: handle)
+    GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [.sharedKV], host: host, handle: handle)
 }

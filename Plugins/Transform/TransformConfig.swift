@@ -1,7 +1,8 @@
 import GatewayPluginSDK
 
 /// The transform filter's configuration, validated once: lowercase header names,
-/// query pairs already percent-encoded, status codes as the strings the host takes.
+/// query pairs already percent-encoded, status codes as the strings the host takes,
+/// the path regex compiled, JSON pointers parsed.
 struct TransformConfig: Sendable {
     /// Header operations of one direction, applied in this order: remove, rename, set, add.
     struct HeaderOps: Sendable {
@@ -17,6 +18,9 @@ struct TransformConfig: Sendable {
     static let protectedHeaders: Set<String> = ["content-length", "transfer-encoding", "connection"]
 
     var requestHeaders = HeaderOps()
+    var pathRewrite: PathRewrite?
+    var requestBody: BodyEdits?
+    var responseBody: BodyEdits?
     /// Encoded `name=value` pairs to append.
     var queryAdd: [String] = []
     var queryRemove: [String] = []
@@ -24,21 +28,51 @@ struct TransformConfig: Sendable {
     /// Upstream status -> the status (decimal text) sent downstream.
     var statusMap: [Int: String] = [:]
 
-    var hasRequestWork: Bool { !requestHeaders.isEmpty || !queryAdd.isEmpty || !queryRemove.isEmpty }
-    var hasResponseWork: Bool { !responseHeaders.isEmpty || !statusMap.isEmpty }
+    var hasRequestWork: Bool {
+        !requestHeaders.isEmpty || !queryAdd.isEmpty || !queryRemove.isEmpty || pathRewrite != nil || requestBody != nil
+    }
+    var hasResponseWork: Bool { !responseHeaders.isEmpty || !statusMap.isEmpty || responseBody != nil }
+    var hasBodyEdits: Bool { requestBody != nil || responseBody != nil }
 
     init(_ json: JSONValue) throws(ConfigRejection) {
         var reader = ConfigReader()
         let root = reader.object(json, at: "", allowed: ["request", "response"]) ?? [:]
-        if let request = root["request"], let fields = reader.object(request, at: "request", allowed: ["headers", "query"]) {
+        if let request = root["request"], let fields = reader.object(request, at: "request", allowed: ["body", "headers", "path", "query"]) {
             if let headers = fields["headers"] { requestHeaders = Self.headerOps(headers, at: "request.headers", reader: &reader) }
             if let query = fields["query"] { (queryAdd, queryRemove) = Self.queryOps(query, at: "request.query", reader: &reader) }
+            if let path = fields["path"] { pathRewrite = Self.pathRewrite(path, at: "request.path", reader: &reader) }
+            if let body = fields["body"] {
+                requestBody = BodyEdits(body, at: "request.body", reader: &reader)
+                if !GatewayHost.offers(.requestBody) { reader.problem(at: "request.body", "this host does not offer request bodies to plugins") }
+            }
         }
-        if let response = root["response"], let fields = reader.object(response, at: "response", allowed: ["headers", "status_map"]) {
+        if let response = root["response"], let fields = reader.object(response, at: "response", allowed: ["body", "headers", "status_map"]) {
             if let headers = fields["headers"] { responseHeaders = Self.headerOps(headers, at: "response.headers", reader: &reader) }
             if let map = fields["status_map"] { statusMap = Self.statusMap(map, at: "response.status_map", reader: &reader) }
+            if let body = fields["body"] {
+                responseBody = BodyEdits(body, at: "response.body", reader: &reader)
+                if !GatewayHost.offers(.responseBody) { reader.problem(at: "response.body", "this host does not offer response bodies to plugins") }
+            }
         }
         try reader.finish()
+    }
+
+    private static func pathRewrite(_ value: JSONValue, at path: String, reader: inout ConfigReader) -> PathRewrite? {
+        guard let fields = reader.object(value, at: path, allowed: ["regex", "replace"]) else { return nil }
+        var regex: String?
+        var replace: String?
+        for key in ["regex", "replace"] where fields[key] == nil {
+            reader.problem(at: ConfigReader.path(path, key), "missing")
+        }
+        if let value = fields["regex"] { regex = reader.string(value, at: ConfigReader.path(path, "regex")) }
+        if let value = fields["replace"] { replace = reader.string(value, at: ConfigReader.path(path, "replace")) }
+        guard let regex, let replace else { return nil }
+        do {
+            return try PathRewrite(regex: regex, replace: replace)
+        } catch {
+            reader.problem(at: ConfigReader.path(path, error.key), error.message)
+            return nil
+        }
     }
 
     private static func headerOps(_ value: JSONValue, at path: String, reader: inout ConfigReader) -> HeaderOps {

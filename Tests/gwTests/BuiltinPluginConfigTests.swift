@@ -51,7 +51,7 @@ import Testing
             colour: red
             """)
         Self.expectMessages(issue, [
-            "colour: unknown key (expected one of: allowed_consumers, header, keys, query_param)",
+            "colour: unknown key (expected one of: allowed_consumers, header, jwt, keys, query_param)",
             "header: \"bad header\" is not a valid header name",
             "keys[1].key: must not be empty",
             "keys[2].key: a sha256: key needs exactly 64 hex digits",
@@ -75,14 +75,14 @@ import Testing
               - {requests: 0, per: minute}
               - {requests: 5, per: fortnight}
               - {per: second}
-              - {requests: 2.5, per: hour, burst: 3}
+              - {requests: 2.5, per: hour, burst: 3, colour: red}
             key: "header:"
             """)
         Self.expectMessages(issue, [
             "limits[0].requests: must be between 1 and 1000000, got 0",
             "limits[1].per: expected second, minute, hour or day, got \"fortnight\"",
             "limits[2].requests: missing",
-            "limits[3].burst: unknown key (expected one of: per, requests)",
+            "limits[3].colour: unknown key (expected one of: burst, per, requests)",
             "limits[3].requests: expected an integer, got a number",
             "key: \"\" is not a valid header name",
         ])
@@ -103,13 +103,13 @@ import Testing
                 remove: [Content-Length]
                 rename: {x-same: X-Same}
               query: {add: notamap}
-              body: {}
+              colour: red
             response:
               headers: {add: {x-n: [1]}}
               status_map: {"abc": 410, "404": 1000}
             """)
         Self.expectMessages(issue, [
-            "request.body: unknown key (expected one of: headers, query)",
+            "request.colour: unknown key (expected one of: body, headers, path, query)",
             "request.headers.set.bad name: \"bad name\" is not a valid header name",
             "request.headers.set.x-ok: the value must not contain CR, LF or NUL",
             "request.headers.remove[0]: content-length cannot be changed",
