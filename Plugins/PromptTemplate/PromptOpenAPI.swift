@@ -33,7 +33,7 @@ enum PromptOpenAPI {
                 "response": .string(config.response.rawValue), "stream": .bool(config.allowStream),
             ]),
         ])
-        return JSONWriter.text(document)
+        return document.serialized()
     }
 
     static func requestSchema(_ config: PromptConfig) -> JSONValue {

@@ -71,7 +71,7 @@ enum PromptRequest {
         body["stream"] = .bool(stream)
         if stream { body["stream_options"] = .object(["include_usage": .bool(true)]) }
         var out: [UInt8] = []
-        JSONWriter.write(.object(body), into: &out)
+        JSONValue.object(body).serialize(into: &out)
         return .success(Rendered(body: out, stream: stream))
     }
 
@@ -93,6 +93,6 @@ enum PromptRequest {
             "message": .string("\(count)\(listed): \(summary)"),
             "details": .array(Array(details)),
         ])
-        return JSONWriter.text(.object(["error": error]))
+        return JSONValue.object(["error": error]).serialized()
     }
 }

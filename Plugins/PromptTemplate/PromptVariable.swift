@@ -83,9 +83,8 @@ struct PromptVariable: Sendable {
     }
 
     /// Whole numbers up to 2^53 without a fraction, others in Swift's shortest
-    /// round-tripping form.
+    /// round-tripping form (as the SDK's serializer writes them).
     static func numberText(_ n: Double) -> String {
-        if n == n.rounded(), n.magnitude <= largestExactInteger { return n == 0 ? "0" : String(Int64(n)) }
-        return String(n)
+        JSONValue.numberText(n)
     }
 }

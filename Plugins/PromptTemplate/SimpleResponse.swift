@@ -15,7 +15,7 @@ enum SimpleResponse {
         ]
         if let model = completion["model"] { out["model"] = model }
         var bytes: [UInt8] = []
-        JSONWriter.write(.object(out), into: &bytes)
+        JSONValue.object(out).serialize(into: &bytes)
         return bytes
     }
 
@@ -46,7 +46,7 @@ enum SimpleResponse {
 
     private static func event(_ members: [String: JSONValue], into out: inout [UInt8]) {
         out.append(contentsOf: "data: ".utf8)
-        JSONWriter.write(.object(members), into: &out)
+        JSONValue.object(members).serialize(into: &out)
         out.append(contentsOf: "\n\n".utf8)
     }
 }
