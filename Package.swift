@@ -75,11 +75,14 @@ let package = Package(
             ],
             swiftSettings: dataPlaneSettings
         ),
+        // The AI formats: OpenAI/Anthropic/Gemini translation, usage, prices. Pure Swift, no I/O.
+        .target(name: "AIGateway", swiftSettings: dataPlaneSettings),
         // The gateway executable: server, routing, upstreams, admin, config, CLI.
         .executableTarget(
             name: "gw",
             dependencies: [
                 "PluginHost",
+                "AIGateway",
                 "CPCRE2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,7 +131,7 @@ let package = Package(
         ),
         .target(
             name: "TransformPlugin",
-            dependencies: ["GatewayPluginSDK"],
+            dependencies: ["GatewayPluginSDK", "CPCRE2"],
             path: "Plugins/Transform",
             linkerSettings: pluginLinkerSettings
         ),
@@ -153,6 +156,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/GatewayTestSupport"
+        ),
+        .testTarget(
+            name: "AIGatewayTests",
+            dependencies: ["AIGateway"]
         ),
         .testTarget(
             name: "GatewayPluginSDKTests",

@@ -20,3 +20,7 @@ GW_SWIFT_PLUGIN="$(printf '.build/debug/libgw_%s.so ' sample_swift auth rate_lim
 
 echo "== tests"
 swift test --skip-build -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-test.log
+
+echo "== AI compatibility tests (official openai and anthropic SDKs against gw)"
+bash scripts/python-env.sh
+.build/python/bin/python -m pytest -q -p no:cacheprovider Tests/python

@@ -44,7 +44,24 @@ struct RateLimitConfig: Sendable {
         var stateWords: Int { self == .gcra ? GCRA.stateWords : TokenBucket.stateWords }
     }
 
+    /// Where buckets live: this process (`local`) or the gateway's shared store
+    /// (`shared`: Redis when `shared_store` is configured, so instances share limits).
+    enum Store: String, Sendable {
+        case local
+        case shared
+    }
+
+    /// What a `shared` limit does when the shared store does not answer in time.
+    enum Unavailable: String, Sendable {
+        /// Decide on this instance's own buckets (each instance then admits the full limit).
+        case local
+        case allow
+        case deny
+    }
+
     let algorithm: Algorithm
+    let store: Store
+    let onStoreUnavailable: Unavailable
     let limits: [Limit]
     let key: KeySource
     /// Identifies this filter's buckets in the shared store: filter name, key kind and
@@ -53,7 +70,7 @@ struct RateLimitConfig: Sendable {
 
     init(_ json: JSONValue, filterName: String) throws(ConfigRejection) {
         var reader = ConfigReader()
-        let root = reader.object(json, at: "", allowed: ["algorithm", "key", "limits"]) ?? [:]
+        let root = reader.object(json, at: "", allowed: ["algorithm", "key", "limits", "store", "on_store_unavailable"]) ?? [:]
 
         var algorithm = Algorithm.gcra
         if let value = root["algorithm"], let name = reader.string(value, at: "algorithm") {
@@ -61,6 +78,26 @@ struct RateLimitConfig: Sendable {
                 algorithm = known
             } else {
                 reader.problem(at: "algorithm", "expected gcra or token_bucket, got \"\(name)\"")
+            }
+        }
+
+        var store = Store.local
+        if let value = root["store"], let name = reader.string(value, at: "store") {
+            if let known = Store(rawValue: name) {
+                store = known
+                if known == .shared && algorithm != .gcra {
+                    reader.problem(at: "store", "store: shared needs algorithm: gcra (the shared store runs GCRA atomically)")
+                }
+            } else {
+                reader.problem(at: "store", "expected local or shared, got \"\(name)\"")
+            }
+        }
+        var onStoreUnavailable = Unavailable.local
+        if let value = root["on_store_unavailable"], let name = reader.string(value, at: "on_store_unavailable") {
+            if let known = Unavailable(rawValue: name) {
+                onStoreUnavailable = known
+            } else {
+                reader.problem(at: "on_store_unavailable", "expected local, allow or deny, got \"\(name)\"")
             }
         }
 
@@ -94,6 +131,8 @@ struct RateLimitConfig: Sendable {
         try reader.finish()
 
         self.algorithm = algorithm
+        self.store = store
+        self.onStoreUnavailable = onStoreUnavailable
         self.limits = limits
         self.key = key
         let kind: String

@@ -13,7 +13,7 @@ final class RateLimiter: FilterFactory {
         self.config = try RateLimitConfig(config, filterName: context.filterName)
     }
 
-    static let hooks: FilterHooks = [.requestHeaders, .responseHeaders]
+    static let hooks: FilterHooks = [.requestHeaders, .responseHeaders, .asyncEvent]
 
     func makeFilter(stream: Stream) -> (any StreamFilter)? {
         RateLimitFilter(limiter: self)
@@ -104,9 +104,24 @@ final class RateLimitFilter: StreamFilter {
     }
 
     func onRequestHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
+        if limiter.config.store == .shared {
+            let limits = limiter.config.limits.map { SharedGCRALimit(interval: $0.interval, tolerance: $0.tolerance) }
+            if stream.sharedGCRA(key: limiter.bucketKey(stream), limits: limits, eventID: 1) { return .pause }
+            return unavailable(stream) ? .continue : .stop
+        }
+        return decideLocally(stream) ? .continue : .stop
+    }
+
+    /// Decide on this process's buckets. True: admitted (continue).
+    private func decideLocally(_ stream: Stream) -> Bool {
         // A shared-store failure is a plugin failure (GW_STOP without a reply): the
         // filter's failure_mode decides between 500 (closed) and letting it pass (open).
-        guard let decision = limiter.decide(stream) else { return .stop }
+        guard let decision = limiter.decide(stream) else { return false }
+        return apply(decision, stream)
+    }
+
+    /// Refuse with 429, or remember the decision for the response headers.
+    private func apply(_ decision: RateDecision, _ stream: Stream) -> Bool {
         guard decision.admitted else {
             let limit = limiter.config.limits[decision.limit]
             stream.sendLocalReply(
@@ -119,10 +134,47 @@ final class RateLimitFilter: StreamFilter {
                     ("content-type", "application/json"),
                 ],
                 body: limit.refusalBody, details: "rate_limit: \(limit.requests) per \(limit.per) exceeded")
-            return .stop
+            return false
         }
         self.decision = decision
-        return .continue
+        return true
+    }
+
+    /// The shared store did not answer: `on_store_unavailable` decides. True: continue.
+    private func unavailable(_ stream: Stream) -> Bool {
+        switch limiter.config.onStoreUnavailable {
+        case .local: return decideLocally(stream)
+        case .allow: return true
+        case .deny:
+            stream.sendLocalReply(
+                status: 503, headers: [("retry-after", "1"), ("content-type", "application/json")],
+                body: #"{"error":{"type":"rate_limit_unavailable","message":"the shared rate-limit store is unavailable"}}"#,
+                details: "rate_limit: shared store unavailable, on_store_unavailable: deny")
+            return false
+        }
+    }
+
+    func onSharedResult(_ stream: Stream, eventID: UInt64, result: SharedStoreResult) {
+        switch result {
+        case .unavailable:
+            if unavailable(stream) { _ = stream.continue() }
+        case .gcra(let admitted, let refusedBy, let wait, let ahead):
+            let limits = limiter.config.limits
+            let decision: RateDecision
+            if admitted {
+                var d = RateDecision.admittedStart
+                for (i, limit) in limits.enumerated() where i < ahead.count {
+                    let used = min(ahead[i], limit.tolerance)
+                    d.consider(limit: i, remaining: Int((limit.tolerance - used) / limit.interval), resetNanoseconds: ahead[i])
+                }
+                decision = d
+            } else {
+                decision = .refused(limit: refusedBy, resetNanoseconds: refusedBy < ahead.count ? ahead[refusedBy] : wait, waitNanoseconds: wait)
+            }
+            if apply(decision, stream) { _ = stream.continue() }
+        case .value:
+            _ = stream.continue()
+        }
     }
 
     func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {

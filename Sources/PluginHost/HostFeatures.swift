@@ -5,6 +5,7 @@ public enum HostFeatures {
     public static let offered: UInt64 =
         UInt64(GW_FEATURE_REQUEST_BODY) | UInt64(GW_FEATURE_RESPONSE_BODY) | UInt64(GW_FEATURE_HTTP_CALLOUT)
         | UInt64(GW_FEATURE_SHARED_KV) | UInt64(GW_FEATURE_SSE_EVENTS) | UInt64(GW_FEATURE_METRICS)
+        | UInt64(GW_FEATURE_SHARED_STORE)
 
     static let names: [(UInt64, String)] = [
         (UInt64(GW_FEATURE_REQUEST_BODY), "request_body"),
@@ -13,6 +14,7 @@ public enum HostFeatures {
         (UInt64(GW_FEATURE_SHARED_KV), "shared_kv"),
         (UInt64(GW_FEATURE_SSE_EVENTS), "sse_events"),
         (UInt64(GW_FEATURE_METRICS), "metrics"),
+        (UInt64(GW_FEATURE_SHARED_STORE), "shared_store"),
     ]
 
     /// Names of the bits set in `bits`; unknown bits as `bit<N>`.

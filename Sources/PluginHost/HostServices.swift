@@ -8,6 +8,8 @@ public final class HostServices: Sendable {
     public let kv: SharedKeyValueStore
     public let metrics: MetricsRegistry
     public let callouts: (any HTTPCalloutClient)?
+    /// shared_gcra / shared_incr: in-process, or Redis when `shared_store` is configured.
+    public let sharedStore: SharedStoreSlot
 
     public init(
         logger: Logger,
@@ -19,6 +21,7 @@ public final class HostServices: Sendable {
         self.kv = kv
         self.metrics = metrics
         self.callouts = callouts
+        self.sharedStore = SharedStoreSlot(LocalSharedStore(kv: kv))
     }
 }
 

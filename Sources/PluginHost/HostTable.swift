@@ -53,7 +53,9 @@ final class HostTable: @unchecked Sendable {
                 kv_get: hostKVGet,
                 kv_set: hostKVSet,
                 kv_incr: hostKVIncr,
-                kv_delete: hostKVDelete
+                kv_delete: hostKVDelete,
+                shared_gcra: { s, key, limits, count, cost, id in hostSharedGCRA(s, key, limits, count, cost, id) },
+                shared_incr: { s, key, delta, ttl, id in hostSharedIncr(s, key, delta, ttl, id) }
             ))
     }
 }
@@ -419,4 +421,27 @@ private let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = 
     let (plugin, name) = kvKey(p, key)
     plugin.services.kv.delete(name)
     return GW_OK
+}
+
+// MARK: - Shared store (ABI 1.1)
+
+// Plain functions called from the table's closures (a global closure `let` of
+// these types crashes the Swift 6.3 SendNonSendable pass in HostTable.init).
+private func hostSharedGCRA(
+    _ s: OpaquePointer, _ key: gw_str, _ limitList: UnsafePointer<gw_gcra_limit>?, _ count: Int, _ cost: UInt32, _ eventID: UInt64
+) -> gw_result {
+        guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+        guard count > 0, count <= Int(GW_GCRA_MAX_LIMITS), let limitList, key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+        var limits: [GCRALimit] = []
+        for i in 0..<count {
+            guard limitList[i].interval_ns > 0 else { return GW_E_BAD_ARGUMENT }
+            limits.append(GCRALimit(interval: limitList[i].interval_ns, tolerance: limitList[i].tolerance_ns))
+        }
+        return run.startSharedGCRA(key: key.string, limits: limits, cost: max(cost, 1), eventID: eventID)
+}
+
+private func hostSharedIncr(_ s: OpaquePointer, _ key: gw_str, _ delta: Int64, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
 }

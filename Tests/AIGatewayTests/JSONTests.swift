@@ -24,7 +24,7 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }
     }
 
-    @Test func stringsAreEscapedWhenWritten() {
+    @Test func stringsAreEscapedWhenWritten() throws {
         let value = JSON.string("a\"b\\c\n\u{01}")
         #expect(value.serialized == #""a\"b\\c\n\u0001""#)
         #expect(try JSON.parse(value.serialized) == value)

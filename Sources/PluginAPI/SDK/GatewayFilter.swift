@@ -85,6 +85,8 @@ public protocol StreamFilter: AnyObject {
     func onResponseSSEEvent(_ stream: Stream, event: SSEEvent, endOfStream: Bool) -> FilterStatus
     func onStreamComplete(_ stream: Stream)
     func onAsyncEvent(_ stream: Stream, eventID: UInt64)
+    /// The answer of `Stream.sharedGCRA` / `sharedIncrement` (needs `.asyncEvent` in hooks).
+    func onSharedResult(_ stream: Stream, eventID: UInt64, result: SharedStoreResult)
 }
 
 extension StreamFilter {
@@ -95,6 +97,7 @@ extension StreamFilter {
     public func onResponseSSEEvent(_ stream: Stream, event: SSEEvent, endOfStream: Bool) -> FilterStatus { .continue }
     public func onStreamComplete(_ stream: Stream) {}
     public func onAsyncEvent(_ stream: Stream, eventID: UInt64) {}
+    public func onSharedResult(_ stream: Stream, eventID: UInt64, result: SharedStoreResult) {}
 }
 
 /// What `config_new` offers besides the config: error reporting and the plugin's name.

@@ -36,6 +36,8 @@ public struct PluginFeatures: OptionSet, Sendable {
     public static let sharedKV = PluginFeatures(rawValue: GW_FEATURE_SHARED_KV)
     public static let sseEvents = PluginFeatures(rawValue: GW_FEATURE_SSE_EVENTS)
     public static let metrics = PluginFeatures(rawValue: GW_FEATURE_METRICS)
+    /// shared_gcra / shared_incr (ABI 1.1).
+    public static let sharedStore = PluginFeatures(rawValue: GW_FEATURE_SHARED_STORE)
 }
 
 /// Turns a `FilterFactory` into a gw ABI v1 plugin. Call it from your entry point:
@@ -124,8 +126,13 @@ public enum GatewayPluginExport {
             }
         }
         if hooks.contains(.asyncEvent) {
-            d.on_async_event = { f, s, id, _ in
-                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onAsyncEvent(Stream(raw: s), eventID: id)
+            d.on_async_event = { f, s, id, data in
+                let filter = Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter
+                if id & sharedEventBit != 0, let data {
+                    filter.onSharedResult(Stream(raw: s), eventID: id & ~sharedEventBit, result: SharedStoreResult.decode(data).result)
+                } else {
+                    filter.onAsyncEvent(Stream(raw: s), eventID: id)
+                }
             }
         }
         let pointer = UnsafeMutablePointer<gw_plugin_v1>.allocate(capacity: 1)

@@ -68,7 +68,7 @@ extern "C" {
 /* Major version: part of the entry symbol's name; never changes within v1. */
 #define GW_ABI_MAJOR 1
 /* Minor version: bumped for every append to a v1 table or enum. */
-#define GW_ABI_MINOR 0
+#define GW_ABI_MINOR 1
 /* The one symbol a plugin exports. */
 #define GW_PLUGIN_ENTRY_V1_SYMBOL "gw_plugin_entry_v1"
 
@@ -142,6 +142,8 @@ typedef int32_t gw_result;
 #define GW_E_UNSUPPORTED (-7)      /* feature not offered by this host                 */
 #define GW_E_LIMIT (-8)            /* a size, count or buffer limit was exceeded       */
 #define GW_E_INTERNAL (-9)
+/* Added in ABI 1.1 */
+#define GW_E_UNAVAILABLE (-10)    /* the shared store did not answer in time          */
 
 /* ======================================================================== */
 /* Enums (all 32-bit; values only ever added)                               */
@@ -236,6 +238,35 @@ typedef enum gw_callout_result {
 #define GW_FEATURE_SHARED_KV 0x8ULL     /* kv_* calls                           */
 #define GW_FEATURE_SSE_EVENTS 0x10ULL    /* on_response_sse_event                */
 #define GW_FEATURE_METRICS 0x20ULL       /* metric_define / metric_record        */
+/* Added in ABI 1.1 */
+#define GW_FEATURE_SHARED_STORE 0x40ULL  /* shared_gcra / shared_incr (ABI 1.1)  */
+
+/* ---- Added in ABI 1.1: the shared store (GW_FEATURE_SHARED_STORE) -------- */
+
+/* Most limits one shared_gcra call decides together. */
+#define GW_GCRA_MAX_LIMITS 8
+
+/* One GCRA limit: the emission interval T (period / requests) and the burst
+ * tolerance (burst * T), in nanoseconds. A request is admitted by the limit if
+ * max(TAT, now) + T * cost - now <= tolerance. */
+typedef struct gw_gcra_limit {
+  uint64_t interval_ns;
+  uint64_t tolerance_ns;
+} gw_gcra_limit;
+
+/* The outcome of shared_gcra or shared_incr, passed as on_async_event's
+ * `data`. LIFETIME: valid only during that on_async_event call. */
+typedef struct gw_shared_result {
+  uint32_t struct_size;
+  gw_result status;      /* GW_OK, or GW_E_UNAVAILABLE: the store did not answer
+                            in time (down, slow): nothing was changed or counted */
+  int64_t value;         /* shared_incr: the new value; shared_gcra: 1 admitted, 0 refused */
+  uint64_t wait_ns;      /* shared_gcra refused: time until a retry can be admitted */
+  uint32_t refused_by;   /* shared_gcra refused: index of the (longest-waiting) refusing limit */
+  uint32_t count;        /* shared_gcra: entries in ahead_ns (the call's count) */
+  const uint64_t *GW_NULLABLE ahead_ns; /* shared_gcra: per limit, max(TAT, now) - now after
+                            the decision (for RateLimit-Remaining / -Reset) */
+} gw_shared_result;
 
 /* One Server-Sent Event, framed by the host (GW_FEATURE_SSE_EVENTS).
  * OWNERSHIP: host. LIFETIME: hook-borrowed. */
@@ -424,6 +455,28 @@ typedef struct gw_host_v1 {
   gw_result (*kv_delete)(gw_plugin_handle *p, gw_str key);
 
   /* ---- Added in ABI 1.1 and later go below; check with GW_HAS_FIELD ----- */
+
+  /* ---- shared store (ABI 1.1, GW_FEATURE_SHARED_STORE) [HOOK] ----------- */
+  /* Atomic operations on the gateway's shared store: the Redis server named by
+   * the config's `shared_store` (several gw instances then share the state),
+   * or this process's own store when none is configured. They never block:
+   * the result arrives as on_async_event(event_id, data) on the stream's loop,
+   * `data` pointing to a gw_shared_result. The hook typically returns GW_PAUSE
+   * and the event handler calls stream_continue or send_local_reply. Keys are
+   * namespaced per plugin. When the store does not answer within its timeout
+   * the result's status is GW_E_UNAVAILABLE and the filter decides (a local
+   * decision, allow or deny). GW_E_BAD_ARGUMENT for count 0 or more than
+   * GW_GCRA_MAX_LIMITS, or a zero interval. OWNERSHIP: inputs copied. */
+
+  /* GCRA over `count` limits sharing one key, decided and stored atomically
+   * (on Redis: one Lua script on the server's clock). Admitted only if every
+   * limit admits `cost` cells; only then does the state advance. */
+  gw_result (*shared_gcra)(gw_stream *s, gw_str key, const gw_gcra_limit *limits, size_t count,
+                           uint32_t cost, uint64_t event_id);
+  /* Add delta to a shared integer (absent = 0, created with ttl_ms; 0 = no
+   * expiry); the result's value is the new value. */
+  gw_result (*shared_incr)(gw_stream *s, gw_str key, int64_t delta, uint64_t ttl_ms,
+                           uint64_t event_id);
 } gw_host_v1;
 
 /* ======================================================================== */

@@ -45,7 +45,7 @@ enum ConfigLoader {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes"]
+    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes", "ai", "shared_store"]
 
     private static func decodeRoot(_ node: Node, _ r: YAMLReader, _ config: inout GatewayConfig) {
         guard let root = r.mapping(node, "", allowed: rootKeys) else { return }
@@ -86,6 +86,8 @@ enum ConfigLoader {
                 for (name, v) in r.mapping(value, "upstreams") ?? [] {
                     if let upstream = decodeUpstream(name, v, "upstreams.\(name)", r) { config.upstreams[name] = upstream }
                 }
+            case "ai": config.ai = decodeAI(value, r, source: config.source)
+            case "shared_store": config.sharedStore = decodeSharedStore(value, r)
             case "routes":
                 for (i, item) in (r.sequence(value, "routes") ?? []).enumerated() {
                     if let route = decodeRoute(item, "routes[\(i)]", r, source: config.source) { config.routes.append(route) }
@@ -238,7 +240,7 @@ enum ConfigLoader {
         return GatewayConfig.Target(host: host, port: port, weight: weight, priority: priority)
     }
 
-    private static let routeKeys = Set<String>(["name", "match", "upstream", "direct_response", "rewrite", "filters"]).union(routeReliabilityKeys)
+    private static let routeKeys = Set<String>(["name", "match", "upstream", "direct_response", "rewrite", "filters", "ai"]).union(routeReliabilityKeys)
 
     private static func decodeRoute(_ node: Node, _ path: String, _ r: YAMLReader, source: String) -> GatewayConfig.Route? {
         guard let fields = r.mapping(node, path, allowed: routeKeys) else { return nil }
@@ -273,11 +275,12 @@ enum ConfigLoader {
                 for (i, item) in (r.sequence(v, p) ?? []).enumerated() {
                     if let filter = decodeFilter(item, "\(p)[\(i)]", r, source: source) { route.filters.append(filter) }
                 }
+            case "ai": route.ai = decodeAIRoute(v, p, r)
             default: decodeRouteReliability(k, v, p, r, &route.reliability)
             }
         }
-        if route.upstream == nil && route.directResponse == nil {
-            r.issue(node, path, "needs an upstream or a direct_response")
+        if route.upstream == nil && route.directResponse == nil && route.ai == nil {
+            r.issue(node, path, "needs an upstream, a direct_response or ai")
         }
         return route
     }
@@ -351,6 +354,7 @@ enum ConfigLoader {
             }
         }
         validateReliability(r, config)
+        validateAI(r, config)
         var ports = Set<Int>()
         for listener in config.listeners where listener.port != 0 {
             if !ports.insert(listener.port).inserted { r.issue(nil, "listeners", "port \(listener.port) used twice") }

@@ -100,6 +100,8 @@ struct GatewayConfig: Sendable {
         /// Where in the file the route was declared (for runtime messages).
         var line: Int
         var reliability = RouteReliability()
+        /// An AI route (`ai:`): gw answers it with the model catalogue, no upstream.
+        var ai: AIRoute?
     }
 
     struct DirectResponse: Sendable {
@@ -130,4 +132,6 @@ struct GatewayConfig: Sendable {
     var timeouts = Timeouts()
     var upstreams: [String: Upstream] = [:]
     var routes: [Route] = []
+    var ai: AI?
+    var sharedStore: SharedStore?
 }

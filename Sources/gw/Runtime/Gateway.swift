@@ -71,6 +71,7 @@ final class Gateway: Sendable {
             let pools = LoopPools(group: group)
             let health = HealthRegistry(loop: group.next())
             let state = try GatewayState.compile(config, loader: loader, services: services, pools: pools, version: 1, health: health)
+            SharedStoreSetup.apply(config.sharedStore, services: services, group: group)
             return Gateway(options: options, group: group, services: services, loader: loader, pools: pools, health: health, state: state)
         } catch {
             try? group.syncShutdownGracefully()
@@ -168,6 +169,7 @@ final class Gateway: Sendable {
         if config.listeners.map({ "\($0.host):\($0.port)" }) != old.config.listeners.map({ "\($0.host):\($0.port)" }) {
             logger.warning("listener addresses changed: they take effect at the next restart")
         }
+        SharedStoreSetup.apply(config.sharedStore, services: services, group: group)
         state.withLockedValue { $0 = next }
         health.sync(next.upstreams)
         logger.info("configuration reloaded", metadata: ["gw.config.version": "\(next.version)"])

@@ -52,6 +52,7 @@ final class GatewayState: Sendable {
             }
             upstreams[name] = UpstreamSet(config: upstream, targets: targets, tls: tls, health: health.health(for: upstream))
         }
+        let ai = config.ai.map { AIRuntime.compile($0, source: config.source, issues: &issues) }
         var routes: [CompiledRoute] = []
         for (i, route) in config.routes.enumerated() {
             let path = "routes[\(i)]"
@@ -94,6 +95,8 @@ final class GatewayState: Sendable {
                 action = .direct(status: direct.status, body: direct.body, contentType: direct.contentType)
             } else if let name = route.upstream, let upstream = upstreams[name] {
                 action = .proxy(upstream)
+            } else if let spec = route.ai, let ai {
+                action = .ai(ai, spec)
             } else {
                 continue
             }

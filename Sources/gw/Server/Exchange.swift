@@ -50,6 +50,8 @@ final class Exchange {
     var watchedBySweeper = false
     var closeAfterResponse = false
     var expectContinue = false
+    /// The call on an AI route (no upstream of its own).
+    var aiCall: AICall?
 
     init(downstream: DownstreamHandler, context: ChannelHandlerContext, state: GatewayState, requestID: String) {
         self.downstream = downstream
@@ -194,6 +196,7 @@ final class Exchange {
         releaseSlots()
         connection?.close()
         connection = nil
+        aiCall?.cancel()
         run?.finish()
     }
 
@@ -216,6 +219,10 @@ final class Exchange {
         headersReady = true
         if case .direct(let status, let body, let contentType) = route.action {
             respondDirect(status: status, body: body, contentType: contentType)
+            return
+        }
+        if case .ai(let runtime, let spec) = route.action {
+            startAI(runtime: runtime, route: spec)
             return
         }
         connectUpstream()
@@ -316,6 +323,11 @@ final class Exchange {
 
     func forwardRequestBody(_ body: ByteBuffer, end: Bool) {
         guard !done else { return }
+        if let aiCall {
+            if end { requestForwardedEnd = true }
+            aiCall.requestBody(body, end: end)
+            return
+        }
         if end { requestForwardedEnd = true }
         guard let connection, headSentUpstream else {
             if body.readableBytes > 0 { pendingUpstream.append(.body(.byteBuffer(body))) }

@@ -1,0 +1,84 @@
+import NIOCore
+import PluginHost
+
+/// The shared store on Redis: every operation is one atomic Lua script on the server,
+/// on the server's clock, so several gw instances enforce one limit together.
+final class RedisSharedStore: SharedStore {
+    let client: RedisClient
+    let prefix: String
+
+    init(client: RedisClient, prefix: String) {
+        self.client = client
+        self.prefix = prefix
+    }
+
+    /// GCRA over n limits in microseconds (Lua numbers are doubles: exact to 2^53 µs).
+    /// ARGV: cost, then interval and tolerance per limit. Reply: admitted, refused_by,
+    /// wait, ahead per limit. The TATs are stored as one comma-separated value.
+    static let gcraScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local cost = tonumber(ARGV[1])
+        local n = (#ARGV - 1) / 2
+        local tats = {}
+        local stored = redis.call('GET', KEYS[1])
+        if stored then
+          local i = 1
+          for v in string.gmatch(stored, '[^,]+') do tats[i] = tonumber(v); i = i + 1 end
+        end
+        local refusing, longest = -1, 0
+        for i = 1, n do
+          local tat = math.max(tats[i] or 0, now)
+          local ahead = tat - now + tonumber(ARGV[2 * i]) * cost
+          local tol = tonumber(ARGV[2 * i + 1])
+          if ahead > tol and (refusing < 0 or ahead - tol > longest) then refusing, longest = i - 1, ahead - tol end
+        end
+        local out = {}
+        if refusing >= 0 then
+          out[1], out[2], out[3] = 0, refusing, longest
+          for i = 1, n do out[3 + i] = math.max(tats[i] or 0, now) - now end
+          return out
+        end
+        local parts, longestAhead = {}, 0
+        out[1], out[2], out[3] = 1, 0, 0
+        for i = 1, n do
+          local tat = math.max(tats[i] or 0, now) + tonumber(ARGV[2 * i]) * cost
+          parts[i] = string.format('%.0f', tat)
+          out[3 + i] = tat - now
+          if tat - now > longestAhead then longestAhead = tat - now end
+        end
+        redis.call('SET', KEYS[1], table.concat(parts, ','), 'PX', math.floor(longestAhead / 1000) + 1)
+        return out
+        """
+
+    static let incrScript = """
+        local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+        if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return v
+        """
+
+    func gcra(key: String, limits: [GCRALimit], cost: UInt32, on loop: any EventLoop) -> EventLoopFuture<GCRAOutcome> {
+        var args = ["EVAL", Self.gcraScript, "1", prefix + "gcra:" + key, String(cost)]
+        for limit in limits {
+            args.append(String(max(1, limit.interval / 1000)))
+            args.append(String(limit.tolerance / 1000))
+        }
+        let count = limits.count
+        return client.send(args, on: loop).flatMapThrowing { reply in
+            guard case .array(let items?) = reply, items.count == 3 + count,
+                let admitted = items[0].integer, let refusedBy = items[1].integer, let wait = items[2].integer
+            else { throw SharedStoreUnavailable("unexpected reply to the GCRA script: \(reply)") }
+            let ahead = items[3...].map { UInt64(max(0, $0.integer ?? 0)) &* 1000 }
+            return GCRAOutcome(
+                admitted: admitted == 1, refusedBy: Int(refusedBy), waitNanoseconds: UInt64(max(0, wait)) &* 1000, ahead: ahead)
+        }
+    }
+
+    func increment(key: String, by delta: Int64, ttlMilliseconds: UInt64, on loop: any EventLoop) -> EventLoopFuture<Int64> {
+        let args = ["EVAL", Self.incrScript, "1", prefix + "incr:" + key, String(delta), String(ttlMilliseconds)]
+        return client.send(args, on: loop).flatMapThrowing { reply in
+            guard case .integer(let value) = reply else { throw SharedStoreUnavailable("unexpected reply to INCRBY: \(reply)") }
+            return value
+        }
+    }
+}
