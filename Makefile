@@ -1,4 +1,4 @@
-.PHONY: run test check-abi build bench bench-plugins
+.PHONY: run test check-abi build bench bench-plugins faults
 run:
 	bash scripts/run.sh
 test:
@@ -11,3 +11,5 @@ bench-plugins:
 	bash bench/plugin-boundary.sh
 bench:
 	bash bench/run.sh $(ARGS)
+faults:
+	bash bench/faults.sh $(ARGS)

@@ -138,6 +138,21 @@ import Testing
         #expect(Self.counts(balancer, picks: 4) == [0, 0, 4])
     }
 
+    @Test func aTargetBroughtBackUpByItsChecksIsNoLongerEjected() {
+        var settings = GatewayConfig.UpstreamReliability()
+        settings.outlier.consecutiveLocalFailures = 1
+        let balancer = Self.balancer([0, 0], settings: settings)
+        let health = balancer.health
+        health.failed(0, kind: .local, cause: "connect_failed")
+        #expect(health.report(0).state == "ejected")
+        health.setActiveHealthy(0, true)
+        #expect(health.report(0).state == "ejected", "a passing check alone does not end an ejection")
+        health.setActiveHealthy(0, false)
+        health.setActiveHealthy(0, true)
+        #expect(health.report(0).state == "healthy")
+        #expect(health.isPristine)
+    }
+
     @Test func targetSetHoldsIndexesBeyondSixtyFour() {
         var set = TargetSet([1, 70])
         set.insert(1)

@@ -54,7 +54,7 @@ extension Exchange {
     /// Remember a body part written to the upstream (for a replay).
     @inline(__always)
     func rememberForReplay(_ body: ByteBuffer) {
-        attempt.remember(body, limit: retryPolicy.bufferBytes)
+        attempt.remember(body, limit: route?.reliability.retries.bufferBytes ?? 0)
     }
 
     /// The current try failed before its response head reached the client. Retry,

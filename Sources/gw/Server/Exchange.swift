@@ -348,7 +348,7 @@ final class Exchange {
 
     private func armFirstByteTimer() {
         guard !responseHeadReceived, firstByteDeadline == nil, let upstream else { return }
-        let perTry = retryPolicy.perTryTimeout
+        let perTry = route?.reliability.retries.perTryTimeout ?? .zero
         let timeout = perTry.nanoseconds > 0 ? perTry : upstream.config.firstByteTimeout
         guard timeout.nanoseconds > 0 else { return }
         firstByteDeadline = .now() + timeout

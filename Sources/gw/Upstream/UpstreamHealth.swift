@@ -21,6 +21,8 @@ final class UpstreamHealth: Sendable {
         /// The current multiplier (consecutive ejections) and all ejections since start.
         var ejections: [Int]
         var ejectionsTotal: [Int]
+        /// Ejections started per target: a timer only ends the ejection that armed it.
+        var ejectionSerial: [Int]
         var lastEjectionEnded: [NIODeadline?]
         var lastFailure: [(type: String, at: Int)?]
         var slowStartSince: [NIODeadline?]
@@ -52,7 +54,7 @@ final class UpstreamHealth: Sendable {
         self.hasPriorities = Set(targets.map(\.priority)).count > 1
         let n = targets.count
         self.book = Mutex(Book(
-            settings: settings, ejections: Array(repeating: 0, count: n), ejectionsTotal: Array(repeating: 0, count: n), lastEjectionEnded: Array(repeating: nil, count: n),
+            settings: settings, ejections: Array(repeating: 0, count: n), ejectionsTotal: Array(repeating: 0, count: n), ejectionSerial: Array(repeating: 0, count: n), lastEjectionEnded: Array(repeating: nil, count: n),
             lastFailure: Array(repeating: nil, count: n), slowStartSince: Array(repeating: nil, count: n)))
         if let check = settings.healthCheck, !check.initiallyHealthy {
             for target in self.targets { target.setFlag(TargetHealth.activeDown, true) }
@@ -90,7 +92,7 @@ final class UpstreamHealth: Sendable {
         case .serverError: run = target.consecutive5xx.wrappingAdd(1, ordering: .relaxed).newValue
         }
         let now = Int(time(nil))
-        let ejectFor: TimeAmount? = book.withLock { book in
+        let ejectFor: (TimeAmount, Int)? = book.withLock { book in
             book.lastFailure[index] = (cause, now)
             let outlier = book.settings.outlier
             let threshold = kind == .local ? outlier.consecutiveLocalFailures : outlier.consecutive5xx
@@ -100,19 +102,22 @@ final class UpstreamHealth: Sendable {
             let quiet = book.lastEjectionEnded[index].map { NIODeadline.now() - $0 }
             book.ejections[index] = OutlierPolicy.nextEjectionCount(previous: book.ejections[index], sinceLastEjectionEnded: quiet, max: outlier.maxEjectionTime)
             book.ejectionsTotal[index] += 1
+            book.ejectionSerial[index] += 1
             target.setFlag(TargetHealth.ejected, true)
             target.consecutive5xx.store(0, ordering: .relaxed)
             target.consecutiveLocal.store(0, ordering: .relaxed)
             recount()
-            return OutlierPolicy.ejectionTime(ejections: book.ejections[index], base: outlier.baseEjectionTime, max: outlier.maxEjectionTime)
+            let time = OutlierPolicy.ejectionTime(ejections: book.ejections[index], base: outlier.baseEjectionTime, max: outlier.maxEjectionTime)
+            return (time, book.ejectionSerial[index])
         }
-        if let ejectFor {
-            loop.scheduleTask(in: ejectFor) { self.uneject(index) }
+        if let (time, serial) = ejectFor {
+            loop.scheduleTask(in: time) { self.uneject(index, serial: serial) }
         }
     }
 
-    private func uneject(_ index: Int) {
+    private func uneject(_ index: Int, serial: Int) {
         book.withLock { book in
+            guard book.ejectionSerial[index] == serial, targets[index].flags & TargetHealth.ejected != 0 else { return }
             targets[index].setFlag(TargetHealth.ejected, false)
             book.lastEjectionEnded[index] = .now()
             beginSlowStartIfAvailable(index, &book)
@@ -122,7 +127,9 @@ final class UpstreamHealth: Sendable {
 
     // MARK: - Active checks
 
-    /// Set by the health checker when a target crosses a threshold.
+    /// Set by the health checker when a target crosses a threshold. A target that
+    /// comes back up is also un-ejected; one that never went down stays ejected until
+    /// its timer fires (a passing check alone does not prove the data path works).
     func setActiveHealthy(_ index: Int, _ healthy: Bool) {
         book.withLock { book in
             let target = targets[index]
@@ -130,6 +137,12 @@ final class UpstreamHealth: Sendable {
             guard wasDown == healthy else { return }
             target.setFlag(TargetHealth.activeDown, !healthy)
             if healthy {
+                // Back up by its checks after being down by them: any ejection ends too
+                // (otherwise a host ejected while everything failed stays out after recovering).
+                if target.flags & TargetHealth.ejected != 0 {
+                    target.setFlag(TargetHealth.ejected, false)
+                    book.lastEjectionEnded[index] = .now()
+                }
                 beginSlowStartIfAvailable(index, &book)
             } else {
                 book.lastFailure[index] = ("health_check", Int(time(nil)))
