@@ -78,7 +78,7 @@ func filter(_ plugin: LoadedPlugin, _ json: String) throws -> ConfiguredFilter {
 }
 
 @MainActor
-func perRequest(_ chain: FilterChain) -> Double {
+func perRequest(_ chain: FilterChain, head: HTTPRequestHead = head) -> Double {
     measure(iterations: 200_000) {
         let run = FilterChainRun(chain: chain, loop: loop, requestHead: head, info: info, services: services, bufferLimit: 1 << 20, arena: arena)
         run.delegate = sink
@@ -115,6 +115,23 @@ if arguments.count > 2 {
         try filter(ops, #"{"op":"getset"}"#),
     ])
     rows.append(("+ auth + rate_limit + transform + 1 C filter (the built-in chain)", perRequest(builtin) - empty))
+    // Each built-in filter alone: its own per-request cost on top of the empty chain.
+    var jwtHead = head
+    jwtHead.headers.replaceOrAdd(
+        name: "authorization",
+        value: "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImlzcyI6Imd3LWJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.LDXt-wH171Sy0VphJRa0Q3T0x1asDTbmdmUZt178u8U")
+    let jwt = #"{"jwt":{"algorithms":["HS256"],"issuer":"gw-bench","keys":[{"secret":"bench-secret-0123456789abcdef0123456789"}]}}"#
+    let single: [(String, LoadedPlugin, String, HTTPRequestHead)] = [
+        ("auth: API key (SHA-256, constant-time compare, credential stripped)", auth, #"{"keys":[{"key":"sk-bench-0123456789","consumer":"bench"}]}"#, head),
+        ("auth: JWT HS256 (verify, exp/iss, consumer from sub)", auth, jwt, jwtHead),
+        ("rate_limit: GCRA, one limit, in-process store", rateLimit, #"{"key":"client_ip","limits":[{"requests":1000000,"per":"second"}]}"#, head),
+        ("rate_limit: token bucket, one limit", rateLimit, #"{"algorithm":"token_bucket","key":"client_ip","limits":[{"requests":1000000,"per":"second"}]}"#, head),
+        ("transform: add a response header", transform, #"{"response":{"headers":{"add":{"x-bench-transform":"1"}}}}"#, head),
+        ("transform: PCRE2 path rewrite", transform, #"{"request":{"path":{"regex":"^/v1/(.*)$","replace":"/api/$1"}}}"#, head),
+    ]
+    for (name, plugin, config, requestHead) in single {
+        rows.append((name, perRequest(FilterChain(filters: [try filter(plugin, config)]), head: requestHead) - empty))
+    }
     rows += try cacheRows(
         cache: try loader.load("cache"), services: services, head: head, info: info, arena: arena, makeFilter: filter)
 }
