@@ -137,7 +137,7 @@ extension AICall {
         finished = true
         timer?.cancel()
         dropConnection()
-        if let quota, let reservation { quota.release(reservation) }
+        if let quota, let reservation { quota.release(reservation, on: loop) }
         let body = format == .anthropic ? error.anthropicBody : error.openAIBody
         let bytes = body.bytes
         var headers = HTTPHeaders()
@@ -160,7 +160,7 @@ extension AICall {
         let model = current?.model ?? alias
         let cost = runtime.prices.price(for: model)?.cost(usage) ?? 0
         if let quota, let reservation {
-            quota.reconcile(reservation, tokens: usage.total, cost: cost)
+            quota.reconcile(reservation, tokens: usage.total, cost: cost, on: loop)
             self.reservation = nil
         }
         exchange?.aiRecord([

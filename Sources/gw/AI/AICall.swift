@@ -151,31 +151,44 @@ final class AICall {
             fail(.invalid("model \(alias) has no deployment that supports embeddings"), type: "invalid_request")
             return
         }
-        guard reserveQuota() else { return }
-        tryNext()
+        reserveQuotaThenTry()
     }
 
-    private func reserveQuota() -> Bool {
+    /// Reserve the call's estimate on the shared store (async: Redis in cluster mode),
+    /// then start the first attempt; or refuse with 429.
+    private func reserveQuotaThenTry() {
         let limit = runtime.limit(for: consumer)
-        guard limit.tokensPerMinute != nil || limit.budgetUSD != nil, let kv = exchange?.state.services.kv else { return true }
-        let quota = AIQuota(kv: kv, limit: limit, consumer: consumer)
-        let (tokens, cost) = estimate()
-        switch quota.reserve(tokens: tokens, cost: cost) {
-        case .success(let r):
-            self.quota = quota
-            reservation = r
-            return true
-        case .failure(.tokens(let limit, let wait)):
-            fail(
-                AIError(
-                    .rateLimit, status: 429, "token limit reached: \(limit) tokens per minute for \(consumer) (this request needs about \(tokens))",
-                    retryAfter: wait), type: "token_limit")
-        case .failure(.budget(let limit, let wait)):
-            fail(
-                AIError(.rateLimit, status: 429, "budget exhausted: \(limit) USD per \(quota.limit.budgetPeriod.rawValue) for \(consumer)", retryAfter: wait),
-                type: "budget_exhausted")
+        guard limit.tokensPerMinute != nil || limit.budgetUSD != nil, let services = exchange?.state.services else {
+            tryNext()
+            return
         }
-        return false
+        let quota = AIQuota(store: services.sharedStore.store, fallback: LocalSharedStore(kv: services.kv), limit: limit, consumer: consumer)
+        let (tokens, cost) = estimate()
+        quota.reserve(tokens: tokens, cost: cost, on: loop).hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let r):
+                guard !self.finished else {
+                    quota.release(r, on: self.loop)
+                    return
+                }
+                self.quota = quota
+                self.reservation = r
+                self.tryNext()
+            case .failure(AIQuota.Refusal.tokens(let limit, let wait)):
+                self.fail(
+                    AIError(
+                        .rateLimit, status: 429,
+                        "token limit reached: \(limit) tokens per minute for \(self.consumer) (this request needs about \(tokens))",
+                        retryAfter: wait), type: "token_limit")
+            case .failure(AIQuota.Refusal.budget(let limit, let wait)):
+                self.fail(
+                    AIError(
+                        .rateLimit, status: 429, "budget exhausted: \(limit) USD per \(quota.limit.budgetPeriod.rawValue) for \(self.consumer)",
+                        retryAfter: wait), type: "budget_exhausted")
+            case .failure(let error):
+                self.fail(AIError(.upstream, status: 503, "the quota store failed: \(error)"), type: "quota_unavailable")
+            }
+        }
     }
 
     /// Prompt estimate plus the most the answer may use, priced at the dearest deployment.
@@ -360,7 +373,7 @@ final class AICall {
         finished = true
         timer?.cancel()
         dropConnection()
-        if let quota, let reservation { quota.release(reservation) }
+        if let quota, let reservation { quota.release(reservation, on: loop) }
     }
 }
 
