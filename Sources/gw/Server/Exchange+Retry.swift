@@ -139,11 +139,11 @@ extension Exchange {
         case .connectFailure:
             noHealthyUpstream(triedAll: true)
         case .reset:
-            fail(status: .badGateway, type: failure.errorType, message: message, close: false)
+            failUpstream(status: .badGateway, type: failure.errorType, message: message)
         case .timeout:
-            fail(status: .gatewayTimeout, type: failure.errorType, message: message, close: false)
+            failUpstream(status: .gatewayTimeout, type: failure.errorType, message: message)
         case .overflow:
-            fail(status: .serviceUnavailable, type: failure.errorType, message: message, close: false)
+            failUpstream(status: .serviceUnavailable, type: failure.errorType, message: message)
         }
         return true
     }

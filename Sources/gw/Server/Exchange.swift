@@ -398,9 +398,9 @@ final class Exchange {
 
     func noHealthyUpstream(triedAll: Bool = false) {
         let name = upstream?.name ?? ""
-        fail(
+        failUpstream(
             status: .serviceUnavailable, type: "no_healthy_upstream",
-            message: "no healthy upstream: no target of upstream \"\(name)\" could be reached", close: false,
+            message: "no healthy upstream: no target of upstream \"\(name)\" could be reached",
             extraHeaders: [("retry-after", String(retryAfterSeconds))])
     }
 
