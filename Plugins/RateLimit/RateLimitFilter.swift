@@ -172,7 +172,7 @@ final class RateLimitFilter: StreamFilter {
                 decision = .refused(limit: refusedBy, resetNanoseconds: refusedBy < ahead.count ? ahead[refusedBy] : wait, waitNanoseconds: wait)
             }
             if apply(decision, stream) { _ = stream.continue() }
-        case .value:
+        case .value, .bytes:
             _ = stream.continue()
         }
     }

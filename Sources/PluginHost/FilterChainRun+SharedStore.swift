@@ -57,6 +57,53 @@ extension FilterChainRun {
         }
     }
 
+    func startSharedGet(key: String, eventID: UInt64) -> gw_result {
+        let index = currentFilter
+        guard index >= 0 else { return GW_E_WRONG_CONTEXT }
+        let namespaced = chain.filters[index].plugin.name + ":" + key
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let loop = self.loop
+        services.sharedStore.store.get(key: namespaced, on: loop).whenComplete { result in
+            loop.execute {
+                var shared = Self.result(status: GW_OK)
+                switch result {
+                case .success(let value?):
+                    shared.value = 1
+                    value.withUnsafeBufferPointer { bytes in
+                        shared.data = gw_bytes(ptr: bytes.baseAddress, len: bytes.count)
+                        bound.value.deliverShared(filter: index, eventID: eventID, &shared)
+                    }
+                    return
+                case .success(nil): break
+                case .failure: shared.status = GW_E_UNAVAILABLE
+                }
+                bound.value.deliverShared(filter: index, eventID: eventID, &shared)
+            }
+        }
+        return GW_OK
+    }
+
+    func startSharedSet(key: String, value: [UInt8], ttlMilliseconds: UInt64, eventID: UInt64) -> gw_result {
+        let index = currentFilter
+        guard index >= 0 else { return GW_E_WRONG_CONTEXT }
+        let namespaced = chain.filters[index].plugin.name + ":" + key
+        let loop = self.loop
+        let future = services.sharedStore.store.set(key: namespaced, value: value, ttlMilliseconds: ttlMilliseconds, on: loop)
+        guard eventID != 0 else { return GW_OK }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        future.whenComplete { result in
+            loop.execute {
+                var shared = Self.result(status: GW_OK)
+                switch result {
+                case .success: shared.value = 1
+                case .failure: shared.status = GW_E_UNAVAILABLE
+                }
+                bound.value.deliverShared(filter: index, eventID: eventID, &shared)
+            }
+        }
+        return GW_OK
+    }
+
     static func result(status: gw_result) -> gw_shared_result {
         var result = gw_shared_result()
         result.struct_size = UInt32(MemoryLayout<gw_shared_result>.size)
@@ -64,7 +111,7 @@ extension FilterChainRun {
         return result
     }
 
-    private func deliverShared(filter index: Int, eventID: UInt64, _ result: inout gw_shared_result) {
+    fileprivate func deliverShared(filter index: Int, eventID: UInt64, _ result: inout gw_shared_result) {
         withUnsafeMutablePointer(to: &result) { pointer in
             deliverAsyncEvent(filter: index, eventID: eventID, data: UnsafeMutableRawPointer(pointer))
         }

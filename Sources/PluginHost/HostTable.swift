@@ -55,7 +55,9 @@ final class HostTable: @unchecked Sendable {
                 kv_incr: hostKVIncr,
                 kv_delete: hostKVDelete,
                 shared_gcra: { s, key, limits, count, cost, id in hostSharedGCRA(s, key, limits, count, cost, id) },
-                shared_incr: { s, key, delta, ttl, id in hostSharedIncr(s, key, delta, ttl, id) }
+                shared_incr: { s, key, delta, ttl, id in hostSharedIncr(s, key, delta, ttl, id) },
+                shared_get: { s, key, id in hostSharedGet(s, key, id) },
+                shared_set: { s, key, value, ttl, id in hostSharedSet(s, key, value, ttl, id) }
             ))
     }
 }
@@ -444,4 +446,16 @@ private func hostSharedIncr(_ s: OpaquePointer, _ key: gw_str, _ delta: Int64, _
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
     return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
+}
+
+private func hostSharedGet(_ s: OpaquePointer, _ key: gw_str, _ eventID: UInt64) -> gw_result {
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedGet(key: key.string, eventID: eventID)
+}
+
+private func hostSharedSet(_ s: OpaquePointer, _ key: gw_str, _ value: gw_bytes, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
+    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard key.len > 0, key.len <= 1024, value.len <= 64 << 20 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedSet(key: key.string, value: Array(value.buffer), ttlMilliseconds: ttl, eventID: eventID)
 }

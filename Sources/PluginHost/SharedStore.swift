@@ -62,6 +62,9 @@ public struct SharedStoreUnavailable: Error, Sendable {
 public protocol SharedStore: Sendable {
     func gcra(key: String, limits: [GCRALimit], cost: UInt32, on loop: any EventLoop) -> EventLoopFuture<GCRAOutcome>
     func increment(key: String, by delta: Int64, ttlMilliseconds: UInt64, on loop: any EventLoop) -> EventLoopFuture<Int64>
+    /// The value, or nil when absent.
+    func get(key: String, on loop: any EventLoop) -> EventLoopFuture<[UInt8]?>
+    func set(key: String, value: [UInt8], ttlMilliseconds: UInt64, on loop: any EventLoop) -> EventLoopFuture<Void>
 }
 
 /// The in-process store (no `shared_store` configured): the same operations on the
@@ -97,6 +100,15 @@ public final class LocalSharedStore: SharedStore {
         } catch {
             return loop.makeFailedFuture(SharedStoreUnavailable("the value is not an integer"))
         }
+    }
+
+    public func get(key: String, on loop: any EventLoop) -> EventLoopFuture<[UInt8]?> {
+        loop.makeSucceededFuture(kv.get("gw.shared.value." + key)?.value)
+    }
+
+    public func set(key: String, value: [UInt8], ttlMilliseconds: UInt64, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        _ = try? kv.set("gw.shared.value." + key, value: value, condition: .always, ttlMilliseconds: ttlMilliseconds)
+        return loop.makeSucceededVoidFuture()
     }
 
     static func decode(_ bytes: [UInt8]?, count: Int) -> [UInt64] {

@@ -112,6 +112,16 @@ final class RedisServer: @unchecked Sendable {
                 let counts = try await Self.burst([a, b], count: 10, key: "counter", op: "incr")
                 let values = Set(counts.compactMap { $0.text.split(separator: "=").last.flatMap { Int($0) } })
                 #expect(values == Set(1...10), "every increment counted once across both instances")
+
+                let set = try await a.send(.GET, "/", headers: [("x-key", "v"), ("x-op", "set"), ("x-value", "written by a")])
+                #expect(set.text == "set")
+                var got = ""
+                for _ in 0..<20 where got != "got=written by a" {
+                    got = try await b.send(.GET, "/", headers: [("x-key", "v"), ("x-op", "get")]).text
+                }
+                #expect(got == "got=written by a", "a value set on one instance is read on the other")
+                let absent = try await b.send(.GET, "/", headers: [("x-key", "nothing"), ("x-op", "get")])
+                #expect(absent.status == .notFound)
             }
         }
     }

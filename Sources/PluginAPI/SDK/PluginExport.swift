@@ -129,7 +129,8 @@ public enum GatewayPluginExport {
             d.on_async_event = { f, s, id, data in
                 let filter = Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter
                 if id & sharedEventBit != 0, let data {
-                    filter.onSharedResult(Stream(raw: s), eventID: id & ~sharedEventBit, result: SharedStoreResult.decode(data).result)
+                    filter.onSharedResult(
+                        Stream(raw: s), eventID: id & ~(sharedEventBit | sharedGetBit), result: SharedStoreResult.decode(data, eventID: id).result)
                 } else {
                     filter.onAsyncEvent(Stream(raw: s), eventID: id)
                 }

@@ -239,7 +239,7 @@ typedef enum gw_callout_result {
 #define GW_FEATURE_SSE_EVENTS 0x10ULL    /* on_response_sse_event                */
 #define GW_FEATURE_METRICS 0x20ULL       /* metric_define / metric_record        */
 /* Added in ABI 1.1 */
-#define GW_FEATURE_SHARED_STORE 0x40ULL  /* shared_gcra / shared_incr (ABI 1.1)  */
+#define GW_FEATURE_SHARED_STORE 0x40ULL  /* shared_gcra/_incr/_get/_set (ABI 1.1) */
 
 /* ---- Added in ABI 1.1: the shared store (GW_FEATURE_SHARED_STORE) -------- */
 
@@ -266,6 +266,8 @@ typedef struct gw_shared_result {
   uint32_t count;        /* shared_gcra: entries in ahead_ns (the call's count) */
   const uint64_t *GW_NULLABLE ahead_ns; /* shared_gcra: per limit, max(TAT, now) - now after
                             the decision (for RateLimit-Remaining / -Reset) */
+  gw_bytes data;         /* shared_get: the value (len 0 and value 0 when absent; value 1
+                            when present). LIFETIME: this call only. */
 } gw_shared_result;
 
 /* One Server-Sent Event, framed by the host (GW_FEATURE_SSE_EVENTS).
@@ -477,6 +479,12 @@ typedef struct gw_host_v1 {
    * expiry); the result's value is the new value. */
   gw_result (*shared_incr)(gw_stream *s, gw_str key, int64_t delta, uint64_t ttl_ms,
                            uint64_t event_id);
+  /* Read a value (at most 64 MiB); the result's data holds it, value = 1 when found. */
+  gw_result (*shared_get)(gw_stream *s, gw_str key, uint64_t event_id);
+  /* Store a value with ttl_ms (0 = no expiry). event_id 0: no answer is delivered
+   * (fire and forget: the stream need not pause); otherwise value = 1 on success. */
+  gw_result (*shared_set)(gw_stream *s, gw_str key, gw_bytes value, uint64_t ttl_ms,
+                          uint64_t event_id);
 } gw_host_v1;
 
 /* ======================================================================== */

@@ -17,13 +17,25 @@ enum RESPValue: Sendable, Equatable {
     }
 }
 
+/// One argument of a command: text, or binary bytes (values stored verbatim).
+enum RESPArgument: Sendable {
+    case text(String)
+    case bytes([UInt8])
+}
+
 /// RESP2 framing: commands out as arrays of bulk strings, replies in incrementally.
 enum RESP {
-    static func encode(_ args: [String], into buffer: inout ByteBuffer) {
+    static func encode(_ args: [RESPArgument], into buffer: inout ByteBuffer) {
         buffer.writeString("*\(args.count)\r\n")
         for arg in args {
-            buffer.writeString("$\(arg.utf8.count)\r\n")
-            buffer.writeString(arg)
+            switch arg {
+            case .text(let text):
+                buffer.writeString("$\(text.utf8.count)\r\n")
+                buffer.writeString(text)
+            case .bytes(let bytes):
+                buffer.writeString("$\(bytes.count)\r\n")
+                buffer.writeBytes(bytes)
+            }
             buffer.writeString("\r\n")
         }
     }

@@ -65,8 +65,12 @@ final class RedisClient: Sendable {
         self.retryInterval = retryInterval
     }
 
-    /// Send one command; the reply (or failure) completes on `loop`.
     func send(_ args: [String], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
+        send(args.map(RESPArgument.text), on: loop)
+    }
+
+    /// Send one command; the reply (or failure) completes on `loop`.
+    func send(_ args: [RESPArgument], on loop: any EventLoop) -> EventLoopFuture<RESPValue> {
         let promise = loop.makePromise(of: RESPValue.self)
         let deadline = loop.scheduleTask(in: timeout) {
             promise.fail(SharedStoreUnavailable("Redis did not answer within \(self.timeout.nanoseconds / 1_000_000) ms"))
@@ -121,11 +125,11 @@ final class RedisClient: Sendable {
             .map { channel -> any Channel in
                 // Setup commands go first on the pipeline; their replies are checked, not awaited.
                 if let password = endpoint.password {
-                    channel.writeAndFlush((args: ["AUTH", password], promise: channel.eventLoop.makePromise(of: RESPValue.self)), promise: nil)
+                    channel.writeAndFlush((args: [RESPArgument.text("AUTH"), .text(password)], promise: channel.eventLoop.makePromise(of: RESPValue.self)), promise: nil)
                 }
                 if endpoint.database != 0 {
                     channel.writeAndFlush(
-                        (args: ["SELECT", String(endpoint.database)], promise: channel.eventLoop.makePromise(of: RESPValue.self)), promise: nil)
+                        (args: [RESPArgument.text("SELECT"), .text(String(endpoint.database))], promise: channel.eventLoop.makePromise(of: RESPValue.self)), promise: nil)
                 }
                 return channel
             }

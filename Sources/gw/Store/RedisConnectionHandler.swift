@@ -4,7 +4,7 @@ import NIOCore
 /// in order. Any error or close fails every command still waiting.
 final class RedisConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = (args: [String], promise: EventLoopPromise<RESPValue>)
+    typealias OutboundIn = (args: [RESPArgument], promise: EventLoopPromise<RESPValue>)
     typealias OutboundOut = ByteBuffer
 
     private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()

@@ -81,4 +81,19 @@ final class RedisSharedStore: SharedStore {
             return value
         }
     }
+
+    func get(key: String, on loop: any EventLoop) -> EventLoopFuture<[UInt8]?> {
+        client.send(["GET", prefix + "value:" + key], on: loop).flatMapThrowing { reply in
+            switch reply {
+            case .bulk(let bytes): return bytes
+            default: throw SharedStoreUnavailable("unexpected reply to GET: \(reply)")
+            }
+        }
+    }
+
+    func set(key: String, value: [UInt8], ttlMilliseconds: UInt64, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        var args: [RESPArgument] = [.text("SET"), .text(prefix + "value:" + key), .bytes(value)]
+        if ttlMilliseconds > 0 { args += [.text("PX"), .text(String(ttlMilliseconds))] }
+        return client.send(args, on: loop).map { _ in }
+    }
 }

@@ -2,10 +2,13 @@
  *
  *   on_request_headers  key = request header "x-key" (default "k").
  *                       "x-op: incr": shared_incr(key, +1, ttl 60 s);
+ *                       "x-op: set": shared_set(key, header x-value, ttl 60 s), no event:
+ *                       replies 200 "set" at once; "x-op: get": shared_get(key).
  *                       otherwise shared_gcra(key, 5 per minute, burst 5).
  *                       Returns GW_PAUSE; the answer comes as an async event.
  *   on_async_event      replies locally: 200 "admitted ahead_ms=N" / "value=N",
- *                       429 "refused wait_ms=N", 503 "unavailable".
+ *                       429 "refused wait_ms=N", 503 "unavailable",
+ *                       get: 200 "got=<value>" or 404 "absent".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #define EVENT_GCRA 1
 #define EVENT_INCR 2
+#define EVENT_GET 3
 
 static const gw_host_v1 *g_host;
 
@@ -41,10 +45,19 @@ static gw_status on_request_headers(void *fp, gw_stream *s, bool end_of_stream) 
   gw_str value;
   if (g_host->header_get(s, GW_REQUEST, (gw_str)GW_STR("x-key"), 0, &value, NULL) == GW_OK) key = value;
   gw_str op;
-  int incr = g_host->header_get(s, GW_REQUEST, (gw_str)GW_STR("x-op"), 0, &op, NULL) == GW_OK && op.len == 4 &&
-             memcmp(op.ptr, "incr", 4) == 0;
+  int has_op = g_host->header_get(s, GW_REQUEST, (gw_str)GW_STR("x-op"), 0, &op, NULL) == GW_OK;
+  int incr = has_op && op.len == 4 && memcmp(op.ptr, "incr", 4) == 0;
   gw_result rc;
-  if (incr) {
+  if (has_op && op.len == 3 && memcmp(op.ptr, "set", 3) == 0) {
+    gw_str v = GW_STR("");
+    g_host->header_get(s, GW_REQUEST, (gw_str)GW_STR("x-value"), 0, &v, NULL);
+    rc = g_host->shared_set(s, key, (gw_bytes){(const uint8_t *)v.ptr, v.len}, 60000, 0);
+    reply(s, rc == GW_OK ? 200 : 500, rc == GW_OK ? "set" : "set refused");
+    return GW_STOP;
+  }
+  if (has_op && op.len == 3 && memcmp(op.ptr, "get", 3) == 0) {
+    rc = g_host->shared_get(s, key, EVENT_GET);
+  } else if (incr) {
     rc = g_host->shared_incr(s, key, 1, 60000, EVENT_INCR);
   } else {
     const uint64_t minute = 60ULL * 1000000000ULL;
@@ -68,6 +81,13 @@ static void on_async_event(void *fp, gw_stream *s, uint64_t event_id, void *data
   }
   if (r->status == GW_E_UNAVAILABLE) {
     reply(s, 503, "unavailable");
+  } else if (event_id == EVENT_GET) {
+    if (r->value == 1) {
+      snprintf(text, sizeof text, "got=%.*s", (int)(r->data.len > 80 ? 80 : r->data.len), (const char *)r->data.ptr);
+      reply(s, 200, text);
+    } else {
+      reply(s, 404, "absent");
+    }
   } else if (event_id == EVENT_INCR) {
     snprintf(text, sizeof text, "value=%lld", (long long)r->value);
     reply(s, 200, text);
