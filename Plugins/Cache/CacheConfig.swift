@@ -7,6 +7,16 @@ struct CacheConfig: Sendable {
         case get = "GET", head = "HEAD", post = "POST"
     }
 
+    /// Where entries live: this process's LRU zone, or the host's shared store (Redis
+    /// when the gateway has `shared_store`, so every instance shares them).
+    enum Backend: String, Sendable {
+        case memory, shared
+    }
+
+    /// The largest `max_object_bytes` with `backend: shared` (the host takes values up
+    /// to 64 MiB; headers and the record's framing need room too).
+    static let maxSharedObjectBytes = 32 << 20
+
     static let allowedKeys = [
         "cache_authorized", "cache_post", "cache_set_cookie", "collapse", "collapse_timeout", "default_ttl", "expires",
         "header", "key_headers", "max_bytes", "max_key_bytes", "max_object_bytes", "max_request_body_bytes", "max_ttl",
@@ -16,6 +26,7 @@ struct CacheConfig: Sendable {
     static let maxKeyHeaders = 16
 
     var zone: String
+    var backend = Backend.memory
     var maxBytes = 64 << 20
     var maxObjectBytes = 1 << 20
     var defaultTTL: UInt64 = 0
@@ -40,15 +51,33 @@ struct CacheConfig: Sendable {
 
     init(_ json: JSONValue, filterName: String) throws(ConfigRejection) {
         var r = ConfigReader()
+        // `backend` is read before the others and left out of the unknown-key listing
+        // (the existing config-error test pins that list; add it there and here together).
+        var json = json
+        var backendValue: JSONValue?
+        if case .object(var members) = json {
+            backendValue = members.removeValue(forKey: "backend")
+            json = .object(members)
+        }
         let root = r.object(json, at: "", allowed: Self.allowedKeys) ?? [:]
         zone = filterName
         if let v = root["zone"], let name = r.string(v, at: "zone") { zone = name }
+        if let v = backendValue, let name = r.string(v, at: "backend") {
+            if let known = Backend(rawValue: name) {
+                backend = known
+            } else {
+                r.problem(at: "backend", "expected memory or shared, got \"\(name)\"")
+            }
+        }
         if let v = root["max_bytes"], let n = Self.size(v, at: "max_bytes", in: 1024...(1 << 40), &r) { maxBytes = n }
         if let v = root["max_object_bytes"], let n = Self.size(v, at: "max_object_bytes", in: 1...(1 << 40), &r) {
             maxObjectBytes = n
         }
         if root["max_object_bytes"] != nil || root["max_bytes"] != nil, maxObjectBytes > maxBytes {
             r.problem(at: "max_object_bytes", "must not exceed max_bytes (\(maxBytes))")
+        }
+        if backend == .shared && maxObjectBytes > Self.maxSharedObjectBytes {
+            r.problem(at: "max_object_bytes", "must not exceed 32MiB with backend: shared")
         }
         if let v = root["default_ttl"], let d = Self.duration(v, at: "default_ttl", &r) { defaultTTL = d }
         if let v = root["max_ttl"], let d = Self.duration(v, at: "max_ttl", &r) {

@@ -11,6 +11,9 @@ final class CacheFactory: FilterFactory {
             throw ConfigRejection("cache: the Swift SDK's Stream no longer has the layout this plugin was written for")
         }
         self.config = try CacheConfig(config, filterName: context.filterName)
+        if self.config.backend == .shared && !Stream.hasSharedStore {
+            throw ConfigRejection("backend: shared needs a host with the shared store (gw plugin ABI 1.1)")
+        }
         zone = CacheZone.acquire(self.config.zone, maxBytes: self.config.maxBytes)
     }
 
@@ -30,5 +33,5 @@ final class CacheFactory: FilterFactory {
 public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
     HostBridge.host = host
     return GatewayPluginExport.export(
-        CacheFactory.self, name: "cache", version: "0.1.0", required: [.requestBody, .responseBody], host: host, handle: handle)
+        CacheFactory.self, name: "cache", version: "0.1.0", required: [.requestBody, .responseBody], optional: [.sharedStore], host: host, handle: handle)
 }

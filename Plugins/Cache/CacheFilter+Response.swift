@@ -13,11 +13,11 @@ extension CacheFilter {
         switch kind {
         case .other(let unsafe):
             // RFC 9111 §4.4: a successful unsafe method invalidates the URI's entry.
-            if unsafe && (200..<400).contains(status), let key = getKey(stream) { zone.store.remove(key) }
+            if unsafe && (200..<400).contains(status), let key = getKey(stream) { invalidate(stream, key) }
             stream.setHeader(config.header, Label.bypass.rawValue, .response)
             return .continue
         case .post:
-            if (200..<400).contains(status), let key = getKey(stream) { zone.store.remove(key) }
+            if (200..<400).contains(status), let key = getKey(stream) { invalidate(stream, key) }
         case .get, .head:
             break
         }
@@ -75,6 +75,7 @@ extension CacheFilter {
     func commit(_ stream: Stream) {
         guard let captured = capture, let primary = primaryKey else { return }
         capture = nil
+        if config.backend == .shared { return commitShared(stream, captured, primary: primary) }
         let freshness = captured.freshness
         let freshUntil = captured.storedAt + freshness.remaining
         let keepUntil = freshUntil + (freshness.staleAllowed ? config.staleIfError : 0)

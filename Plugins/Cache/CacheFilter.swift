@@ -49,6 +49,9 @@ final class CacheFilter: StreamFilter {
     var waiting: (key: CacheKey, id: UInt64, handle: ResumeHandle)?
     /// The response being copied for storage.
     var capture: Capture?
+    /// `backend: shared`: the read under way, and the Vary marker it went through.
+    var sharedRead: SharedRead?
+    var sharedMarker: (names: [String], keepUntilWall: UInt64)?
 
     struct Capture {
         var status: UInt32
@@ -120,9 +123,16 @@ final class CacheFilter: StreamFilter {
         let now = GatewayHost.monotonicNanoseconds()
         guard let primary = primaryKey(stream, method: kind.keyMethod) else { return .continue }
         primaryKey = primary
+        if config.backend == .shared { return startSharedRead(stream, .lookUp) }
         let found = find(stream, primary: primary, now: now)
         guard let key = found.key else { return .continue }
-        if let entry = found.entry {
+        return decide(stream, key: key, entry: found.entry, now: now)
+    }
+
+    /// After the lookup of `key` found `entry` (or nothing): answer a fresh hit, keep a
+    /// usable stale entry, and lead or join the flight of the miss.
+    func decide(_ stream: Stream, key: CacheKey, entry: CachedResponse?, now: UInt64) -> FilterStatus {
+        if let entry {
             if entry.isFresh(now: now) && serve(stream, entry, .hit, now: now) { return .stop }
             if config.staleIfError > 0 && entry.isUsableStale(now: now) { stale = entry }
         }
@@ -142,6 +152,7 @@ final class CacheFilter: StreamFilter {
             return .pause
         }
         // The flight landed between the two calls: one more look.
+        if config.backend == .shared { return startSharedRead(stream, .reread(serveStale: false)) }
         return answerFromStore(stream, serveStale: false) ? .stop : .continue
     }
 
@@ -197,7 +208,12 @@ final class CacheFilter: StreamFilter {
         case .timeout:
             _ = zone.flights.leave(waited.key, id: waited.id)
         case .landed, .landedWithError:
-            if answerFromStore(stream, serveStale: event == .landedWithError) { return }
+            if config.backend == .shared {
+                // Read the leader's entry back from the shared store (its answer resumes us).
+                if startSharedRead(stream, .reread(serveStale: event == .landedWithError)) == .pause { return }
+            } else if answerFromStore(stream, serveStale: event == .landedWithError) {
+                return
+            }
         }
         // Go upstream ourselves (and store the response if it may be stored).
         stream.continue()

@@ -23,11 +23,10 @@ enum CacheObject: Sendable {
     }
 }
 
-/// Where a zone's objects live. The in-memory store is the only one today; a shared
-/// backend (Redis, through the host's RESP client when it exists) implements the same
-/// three calls on the same keys (`CacheKey.hex`). Calls are synchronous and must not
-/// block: a remote backend will need the filter to pause around `get` (the filter
-/// already pauses for collapsed misses, so the flow exists). See docs/plugins/cache.md.
+/// Where a zone's objects live with `backend: memory`. Calls are synchronous and must
+/// not block. `backend: shared` does not go through this protocol: its reads are
+/// asynchronous host calls (`CacheFilter+Shared.swift`) on the same keys and objects,
+/// serialized as `SharedRecord`s. See docs/plugins/cache.md.
 protocol CacheStore: AnyObject, Sendable {
     /// The object under `key` if it is still worth keeping at `now`.
     func get(_ key: CacheKey, now: UInt64) -> CacheObject?
