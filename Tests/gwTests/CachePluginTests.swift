@@ -265,7 +265,7 @@ extension BuiltinPluginConfigTests {
             colour: red
             """)
         Self.expectMessages(issue, [
-            "colour: unknown key (expected one of: cache_authorized, cache_post, cache_set_cookie, collapse, collapse_timeout, default_ttl, expires, header, key_headers, max_bytes, max_key_bytes, max_object_bytes, max_request_body_bytes, max_ttl, methods, request_cache_control, stale_if_error, statuses, zone)",
+            "colour: unknown key (expected one of: backend, cache_authorized, cache_post, cache_set_cookie, collapse, collapse_timeout, default_ttl, expires, header, key_headers, max_bytes, max_key_bytes, max_object_bytes, max_request_body_bytes, max_ttl, methods, request_cache_control, stale_if_error, statuses, zone)",
             "max_bytes: expected a size such as 1048576 or \"1MiB\", got a string",
             "max_object_bytes: must be between 1 and 1099511627776, got 0",
             "default_ttl: expected a duration such as 30 (seconds), \"500ms\", \"5m\" or \"1h\" up to 365 days, got a number",
