@@ -85,6 +85,10 @@ ai:
       deployments: [{{provider: mistral, model: mistral-stub}}]
     - name: slow
       deployments: [{{provider: openai, model: gpt-slow}}]
+    - name: weighted
+      deployments:
+        - {{provider: openai, model: gpt-weight-a, weight: 3}}
+        - {{provider: openai, model: gpt-weight-b, weight: 1}}
 routes:
   - name: keyed
     match: {{prefix: /keyed/v1/}}

@@ -261,3 +261,12 @@ def test_a_route_with_a_fixed_endpoint_and_an_allow_list(gw):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(urllib.request.Request(gw.url("/apis/ask"), data=body, method="POST"), timeout=5)
     assert e.value.code == 404
+
+
+def test_weighted_deployments_share_traffic_by_weight(client, gw):
+    a0, b0 = gw.recorder.count("gpt-weight-a"), gw.recorder.count("gpt-weight-b")
+    for _ in range(200):
+        client.chat.completions.create(model="weighted", messages=[{"role": "user", "content": "hi"}])
+    a, b = gw.recorder.count("gpt-weight-a") - a0, gw.recorder.count("gpt-weight-b") - b0
+    assert a + b == 200, "one try per call while both answer"
+    assert 0.62 <= a / 200 <= 0.88, (a, b)  # weight 3:1 -> 75 %; bounds ~5 standard deviations
