@@ -131,41 +131,9 @@ extension EndToEnd {
             }
         }
 
-        /// A test-only C filter that copies the `auth` metadata into request headers.
-        static let metadataEcho = """
-            #include "gw_plugin.h"
-            static const gw_host_v1 *g_host;
-            static void copy(gw_stream *s, gw_str key, gw_str header) {
-              gw_bytes v;
-              if (g_host->metadata_get(s, (gw_str)GW_STR("auth"), key, &v) != GW_OK) return;
-              g_host->header_set(s, GW_REQUEST, header, (gw_str){(const char *)v.ptr, v.len});
-            }
-            static gw_status on_request_headers(void *f, gw_stream *s, bool eos) {
-              (void)f; (void)eos;
-              copy(s, (gw_str)GW_STR("consumer"), (gw_str)GW_STR("x-auth-consumer"));
-              copy(s, (gw_str)GW_STR("tenant"), (gw_str)GW_STR("x-auth-tenant"));
-              return GW_CONTINUE;
-            }
-            static void *config_new(void *st, gw_config_handle *c, gw_str n, gw_bytes b) {
-              (void)st; (void)c; (void)n; (void)b; static int token; return &token;
-            }
-            static void config_destroy(void *c) { (void)c; }
-            static void *filter_new(void *c, gw_stream *s) { (void)s; return c; }
-            static void filter_destroy(void *f) { (void)f; }
-            static const gw_plugin_v1 d = {
-              .struct_size = sizeof(gw_plugin_v1), .abi_major = GW_ABI_MAJOR, .abi_minor = GW_ABI_MINOR,
-              .name = GW_STR("test_auth_metadata"), .version = GW_STR("0"),
-              .config_new = config_new, .config_destroy = config_destroy,
-              .filter_new = filter_new, .filter_destroy = filter_destroy, .on_request_headers = on_request_headers,
-            };
-            GW_EXPORT const gw_plugin_v1 *gw_plugin_entry_v1(const gw_host_v1 *h, gw_plugin_handle *p) {
-              (void)p; g_host = h; return &d;
-            }
-            """
-
         @Test func theConsumerAndTenantAreRecordedInRequestMetadata() async throws {
-            let echo = try FixturePlugins.inline("auth_metadata_echo", source: Self.metadataEcho)
-            try await withProxy(.echo, yaml: { Self.yaml($0, more: ", {plugin: \(echo)}") }) { upstream, gw in
+            let echo = try FixturePlugins.fixture("metadata_echo")
+            try await withProxy(.echo, yaml: { Self.yaml($0, more: ", {plugin: \(echo), config: {ns: auth, keys: \"consumer,tenant\"}}") }) { upstream, gw in
                 let alice = try await gw.send(.GET, "/", headers: [("authorization", "Bearer sk-alice"), ("x-auth-tenant", "forged")])
                 #expect(alice.status == .ok)
                 #expect(upstream.lastRequest?.header("x-auth-consumer") == "alice")
