@@ -6,7 +6,7 @@ test:
 check-abi:
 	bash scripts/check-abi.sh
 build:
-	swift build -c release
+	bash scripts/build-release.sh
 bench-plugins:
 	bash bench/plugin-boundary.sh
 bench:

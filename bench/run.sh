@@ -47,9 +47,9 @@ if [ "$need_gw" -eq 1 ] && [ ! -x "$GW_BIN" ]; then
     echo "bench: GW_BIN=$GW_BIN is not an executable file" >&2
     exit 1
   fi
-  echo "bench: $GW_BIN missing; building it (swift build -c release)" >&2
+  echo "bench: $GW_BIN missing; building it (scripts/build-release.sh)" >&2
   source scripts/setup.sh
-  swift build -c release
+  bash scripts/build-release.sh
 fi
 
 # ---- file descriptors: idle-connection test holds up to 10,000 sockets on each side --------------

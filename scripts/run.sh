@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-swift build -c release
+bash scripts/build-release.sh
 exec .build/release/gw run "$@"

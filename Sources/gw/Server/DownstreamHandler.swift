@@ -219,23 +219,35 @@ final class DownstreamHandler: ChannelDuplexHandler {
         {
             return given
         }
-        return nextRandomHex() + nextRandomHex()
+        return nextRandomID()
     }
 
-    private func nextRandomHex() -> String {
-        // xorshift64*: seeded once per connection from the system generator.
-        random ^= random >> 12
-        random ^= random << 25
-        random ^= random >> 27
-        var value = random &* 2_685_821_657_736_338_717
-        return String(unsafeUninitializedCapacity: 16) { buffer in
+    /// 32 hex digits from two xorshift64* draws, written into one string (one allocation).
+    private func nextRandomID() -> String {
+        let high = nextRandom()
+        let low = nextRandom()
+        return String(unsafeUninitializedCapacity: 32) { buffer in
             let digits: StaticString = "0123456789abcdef"
+            var value = high
             for i in stride(from: 15, through: 0, by: -1) {
                 buffer[i] = digits.utf8Start[Int(value & 0xf)]
                 value >>= 4
             }
-            return 16
+            value = low
+            for i in stride(from: 31, through: 16, by: -1) {
+                buffer[i] = digits.utf8Start[Int(value & 0xf)]
+                value >>= 4
+            }
+            return 32
         }
+    }
+
+    private func nextRandom() -> UInt64 {
+        // xorshift64*: seeded once per connection from the system generator.
+        random ^= random >> 12
+        random ^= random << 25
+        random ^= random >> 27
+        return random &* 2_685_821_657_736_338_717
     }
 }
 

@@ -162,7 +162,8 @@ final class Exchange {
             let query = head.uri.firstIndex(of: "?").map { String(head.uri[$0...]) } ?? ""
             head.uri = (rewritten.isEmpty ? "/" : rewritten) + query
         }
-        head.version = .http1_1
+        // Assigning an equal version still copies the head's storage (copy-on-write).
+        if head.version != .http1_1 { head.version = .http1_1 }
     }
 
     // MARK: - Client side events
@@ -411,7 +412,7 @@ final class Exchange {
         var head = upstreamHead
         HopByHop.strip(&head.headers)
         head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        head.version = clientVersion
+        if head.version != clientVersion { head.version = clientVersion }
         if clientVersion == .http1_0 && !head.headers.contains(name: "content-length") { closeAfterResponse = true }
         if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
             head.headers.replaceOrAdd(name: "connection", value: "close")

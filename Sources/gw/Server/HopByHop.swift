@@ -5,33 +5,76 @@ import NIOHTTP1
 enum HopByHop {
     static let names: [String] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate"]
 
-    /// Remove hop-by-hop headers and those listed in `Connection`. The common case
-    /// (none present) costs one pass over the names with no allocation.
+    /// Remove hop-by-hop headers and those listed in `Connection`. One pass finds
+    /// which hop-by-hop names are present (a bit each); only those are removed, and
+    /// `Connection` tokens become strings only when they name another header. The
+    /// common cases (none present, or `Connection: keep-alive`) allocate nothing
+    /// beyond the header array's own copy-on-write.
     static func strip(_ headers: inout HTTPHeaders) {
-        var found = false
-        for (name, _) in headers where isHopByHop(name) {
-            found = true
-            break
-        }
-        guard found else { return }
+        var present: UInt8 = 0
         var listed: [String] = []
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.lowercased()
-            if token != "close" && token != "keep-alive" && token != "transfer-encoding" { listed.append(String(token)) }
+        for (name, value) in headers {
+            guard let index = hopByHopIndex(name) else { continue }
+            present |= 1 << UInt8(index)
+            if index == 0 { collectListed(value, into: &listed) }
         }
-        for name in names { headers.remove(name: name) }
-        for name in listed { headers.remove(name: name) }
+        guard present != 0 else { return }
+        for index in 0..<names.count where present & (1 << UInt8(index)) != 0 {
+            headers.remove(name: names[index])
+        }
+        for name in listed where !isHopByHop(name) { headers.remove(name: name) }
+    }
+
+    /// Tokens of a `Connection` value other than close, keep-alive and
+    /// transfer-encoding, lowercased.
+    private static func collectListed(_ value: String, into listed: inout [String]) {
+        let utf8 = value.utf8
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
+            var end = index
+            while end < utf8.endIndex, utf8[end] != UInt8(ascii: ",") { end = utf8.index(after: end) }
+            var first = index
+            var last = end
+            while first < last, utf8[first] == 32 || utf8[first] == 9 { first = utf8.index(after: first) }
+            while last > first, utf8[utf8.index(before: last)] == 32 || utf8[utf8.index(before: last)] == 9 {
+                last = utf8.index(before: last)
+            }
+            let token = utf8[first..<last]
+            if !token.isEmpty && !bytesEqualIgnoringCase(token, "close") && !bytesEqualIgnoringCase(token, "keep-alive")
+                && !bytesEqualIgnoringCase(token, "transfer-encoding")
+            {
+                listed.append(String(decoding: token, as: UTF8.self).lowercased())
+            }
+            index = end < utf8.endIndex ? utf8.index(after: end) : end
+        }
     }
 
     @inline(__always)
-    static func isHopByHop(_ name: String) -> Bool {
+    static func isHopByHop(_ name: String) -> Bool { hopByHopIndex(name) != nil }
+
+    /// The index in `names` of a hop-by-hop header name, compared without case.
+    @inline(__always)
+    static func hopByHopIndex(_ name: String) -> Int? {
         let count = name.utf8.count
-        guard count >= 2 && count <= 18 else { return false }
-        for candidate in names where candidate.utf8.count == count {
-            if asciiEqualsIgnoringCase(name, candidate) { return true }
+        guard count >= 2 && count <= 18 else { return nil }
+        for (index, candidate) in names.enumerated() where candidate.utf8.count == count {
+            if asciiEqualsIgnoringCase(name, candidate) { return index }
         }
-        return false
+        return nil
     }
+}
+
+/// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
+@inline(__always)
+private func bytesEqualIgnoringCase(_ bytes: Substring.UTF8View, _ lower: StaticString) -> Bool {
+    guard bytes.count == lower.utf8CodeUnitCount else { return false }
+    var i = 0
+    for byte in bytes {
+        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
+        if folded != lower.utf8Start[i] { return false }
+        i += 1
+    }
+    return true
 }
 
 /// ASCII case-insensitive equality; `lower` must already be lowercase.

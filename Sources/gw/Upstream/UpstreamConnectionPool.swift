@@ -12,7 +12,15 @@ final class UpstreamConnectionPool {
     let deadlines: DeadlineSweeper
     /// The loop's arena for views handed to plugins.
     let hookArena = HookArena()
-    private var idle: [String: [UpstreamConnection]] = [:]
+    /// Idle connections per pool key. The list is a class so taking and returning a
+    /// connection mutates it in place: an optional-chained mutation of an array held
+    /// in a dictionary (`idle[key]?.popLast()`) copied the whole array (and retained
+    /// every connection in it) on each request.
+    private var idle: [String: IdleList] = [:]
+
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
 
     init(loop: any EventLoop) {
         self.loop = loop
@@ -21,7 +29,8 @@ final class UpstreamConnectionPool {
 
     /// An idle connection to `target`, if one is ready (no allocation on this path).
     func takeIdle(_ target: UpstreamSet.ResolvedTarget) -> UpstreamConnection? {
-        while let connection = idle[target.poolKey]?.popLast() {
+        guard let list = idle[target.poolKey] else { return nil }
+        while let connection = list.connections.popLast() {
             if connection.channel.isActive && connection.reusable { return connection }
         }
         return nil
@@ -37,21 +46,28 @@ final class UpstreamConnectionPool {
     func release(_ connection: UpstreamConnection, maxIdle: Int) {
         connection.handler.delegate = nil
         connection.handler.setHoldReads(false)
-        guard connection.reusable, connection.channel.isActive, (idle[connection.poolKey]?.count ?? 0) < maxIdle else {
+        let list: IdleList
+        if let existing = idle[connection.poolKey] {
+            list = existing
+        } else {
+            list = IdleList()
+            idle[connection.poolKey] = list
+        }
+        guard connection.reusable, connection.channel.isActive, list.connections.count < maxIdle else {
             connection.close()
             return
         }
-        idle[connection.poolKey, default: []].append(connection)
+        list.connections.append(connection)
     }
 
     func remove(_ connection: UpstreamConnection) {
-        idle[connection.poolKey]?.removeAll { $0 === connection }
+        idle[connection.poolKey]?.connections.removeAll { $0 === connection }
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.connections.count } }
 
     func closeAll() {
-        for connections in idle.values { for c in connections { c.close() } }
+        for list in idle.values { for c in list.connections { c.close() } }
         idle.removeAll()
     }
 
