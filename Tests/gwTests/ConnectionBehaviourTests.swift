@@ -42,6 +42,29 @@ extension EndToEnd {
             }
         }
 
+        @Test func anIdleKeepAliveConnectionIsClosedAfterTheIdleTimeoutButABusyOneIsNot() async throws {
+            let yaml = { (port: Int) in
+                gatewayYAML(upstreamPort: port, routes: proxyRoute()) + "\ntimeouts: {idle: 400ms}\n"
+            }
+            try await withProxy(.delayed(.milliseconds(700), .fixed(200, body: "ok")), yaml: yaml) { _, gw in
+                // A response slower than the idle timeout: the connection has a request in flight.
+                let busy = try await gw.client()
+                #expect(try await busy.request(.GET, "/slow").status == .ok)
+                // Now idle: closed by the server within about the idle timeout.
+                let start = NIODeadline.now()
+                #expect(await busy.waitForClose(timeout: .seconds(3)))
+                let waited = NIODeadline.now() - start
+                #expect(waited >= .milliseconds(300) && waited < .milliseconds(1500), "closed after \(waited)")
+                // Back-to-back requests keep a connection open well past the timeout.
+                let active = try await gw.client()
+                for _ in 0..<3 {
+                    #expect(try await active.request(.GET, "/").status == .ok)
+                }
+                #expect(active.isActive, "three requests of 700 ms each span 2.1 s, above the 400 ms idle timeout")
+                await active.close()
+            }
+        }
+
         @Test func aHEADRequestGetsHeadersWithoutABody() async throws {
             try await withProxy(.fixed(200, body: "twelve bytes", headers: [("content-type", "text/plain")])) { upstream, gw in
                 let client = try await gw.client()

@@ -5,6 +5,11 @@ import PluginHost
 /// The per-connection handler on the client side: parses nothing itself (NIO's
 /// decoder does), routes each request and drives one `Exchange` at a time.
 /// Pipelined requests wait in `queued` while reads are held.
+///
+/// It also keeps the connection's two timers: the keep-alive idle timeout and the
+/// request-head timeout (slow-header clients, "slowloris"). They used to be two
+/// handlers of their own in front of the decoder; every read and write crossed
+/// both, which cost more than the timers themselves.
 final class DownstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -22,22 +27,42 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var inRead = false
     private var random: UInt64
 
-    /// Told when a head arrives and when an exchange ends (slow-header protection).
-    let headTimer: RequestHeadTimeoutHandler?
+    /// A keep-alive connection is closed after this long without a read and without a
+    /// request in flight (counted from the later of the last read and the last response).
+    let idleTimeout: TimeAmount
+    /// Time a client has to send a whole request head once its first bytes arrived.
+    let headTimeout: TimeAmount
+    private var lastActivity = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var headTimer: Scheduled<Void>?
+    /// No request head since the connection opened or the last exchange finished.
+    private var awaitingHead = true
 
-    init(gateway: Gateway, scheme: String, headTimer: RequestHeadTimeoutHandler? = nil) {
+    init(gateway: Gateway, scheme: String, idleTimeout: TimeAmount = .zero, headTimeout: TimeAmount = .zero) {
         self.gateway = gateway
         self.scheme = scheme
-        self.headTimer = headTimer
+        self.idleTimeout = idleTimeout
+        self.headTimeout = headTimeout
         self.random = UInt64.random(in: 1...UInt64.max)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress ?? ""
+        if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if idleTimer == nil { armIdleTimer(context: context, in: idleTimeout) }
+        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
         exchange?.clientGone()
         exchange = nil
         queued.removeAll()
@@ -87,7 +112,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     private func begin(_ part: HTTPServerRequestPart) {
         guard case .head(let head) = part, let context else { return }
-        headTimer?.headReceived()
+        awaitingHead = false
+        headTimer?.cancel()
+        headTimer = nil
         inRead = true
         defer { inRead = false }
         let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(for: head))
@@ -96,6 +123,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if idleTimeout.nanoseconds > 0 { lastActivity = .now() }
+        // Bytes arrived but no whole head yet: the client has `headTimeout` to finish it.
+        if awaitingHead && headTimer == nil && headTimeout.nanoseconds > 0 { armHeadTimer(context: context) }
         exchange?.flushUpstream()
         context.flush()
         context.fireChannelReadComplete()
@@ -130,11 +160,51 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is DrainEvent || event is IdleStateHandler.IdleStateEvent, exchange == nil {
+        if event is DrainEvent, exchange == nil {
             context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Timers
+
+    private func armIdleTimer(context: ChannelHandlerContext, in delay: TimeAmount) {
+        guard idleTimeout.nanoseconds > 0 else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            self.idleTimer = nil
+            self.idleTimerFired()
+        }
+    }
+
+    /// Close an idle keep-alive connection; re-arm for the rest of the period otherwise.
+    private func idleTimerFired() {
+        guard let context, context.channel.isActive else { return }
+        let due = lastActivity + idleTimeout
+        let now = NIODeadline.now()
+        if due > now {
+            armIdleTimer(context: context, in: due - now)
+        } else if exchange == nil && queued.isEmpty {
+            context.close(promise: nil)
+        } else {
+            armIdleTimer(context: context, in: idleTimeout)
+        }
+    }
+
+    private func armHeadTimer(context: ChannelHandlerContext) {
+        headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: headTimeout) { [self] in
+            self.headTimer = nil
+            guard self.awaitingHead, self.exchange == nil else { return }
+            self.writeError(
+                status: .requestTimeout, type: "request_timeout", message: "the request head did not arrive in time", close: true)
+        }
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        headTimer?.cancel()
+        headTimer = nil
     }
 
     // MARK: - Reads (backpressure)
@@ -174,7 +244,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return
         }
         if !finished.requestComplete { awaitingEnd = true }
-        headTimer?.requestFinished()
+        awaitingHead = true
+        if idleTimeout.nanoseconds > 0 { lastActivity = .now() }
         guard !queued.isEmpty else {
             maybeResumeReads()
             return

@@ -5,8 +5,9 @@ import NIOSSL
 import NIOConcurrencyHelpers
 
 /// Binds a proxy listener. Each connection gets NIO's HTTP/1 decoder and encoder
-/// and a `DownstreamHandler`; no pipelining helper (it costs two epoll_ctl per
-/// request), the handler queues pipelined requests itself.
+/// and a `DownstreamHandler`, nothing else: no pipelining helper (it costs two
+/// epoll_ctl per request; the handler queues pipelined requests itself) and no
+/// timeout handlers (the handler keeps the idle and request-head timers).
 enum ProxyServer {
     static func bind(listener: GatewayConfig.Listener, tls: NIOSSLContext?, gateway: Gateway) async throws -> any Channel {
         let idle = gateway.currentState().config.timeouts.idle
@@ -21,12 +22,10 @@ enum ProxyServer {
                 do {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                    let headTimer = RequestHeadTimeoutHandler(timeout: headTimeout)
-                    try sync.addHandler(headTimer)
                     try sync.addHandler(HTTPResponseEncoder(configuration: .init()))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(DownstreamHandler(gateway: gateway, scheme: scheme, headTimer: headTimer))
+                    try sync.addHandler(
+                        DownstreamHandler(gateway: gateway, scheme: scheme, idleTimeout: idle, headTimeout: headTimeout))
                     gateway.connections.register(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
