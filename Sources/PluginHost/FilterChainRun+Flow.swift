@@ -21,7 +21,7 @@ struct DirectionState {
     var held: ByteBuffer?
     var heldFrom = 0
     var heldEnd = false
-    /// Chunks each position kept with GW_BUFFER from its body hook.
+    /// Chunks each position kept with GW_BUFFER from its body hook (empty until the first).
     var stageBuffers: [ByteBuffer?] = []
     /// A body hook paused: resume at `position` with `chunk`.
     var bodyPause: (position: Int, chunk: ByteBuffer, end: Bool)?
@@ -48,7 +48,7 @@ extension FilterChainRun {
             let index = filterIndex(direction, position)
             let table = chain.filters[index].table
             let hook = direction == .request ? table.on_request_headers : table.on_response_headers
-            guard !skipped[index], let instance = instances[index], let hook else {
+            guard !isSkipped(index), let instance = instances[index], let hook else {
                 directions[d].headersPos += 1
                 continue
             }
@@ -162,7 +162,7 @@ extension FilterChainRun {
                 return
             }
             let index = filterIndex(direction, position)
-            guard !skipped[index], let instance = instances[index], usesBody(index, direction) else {
+            guard !isSkipped(index), let instance = instances[index], usesBody(index, direction) else {
                 position += 1
                 continue
             }
@@ -176,7 +176,7 @@ extension FilterChainRun {
                 continue
             }
             var body = chunk
-            if var kept = directions[d].stageBuffers[position] {
+            if position < directions[d].stageBuffers.count, var kept = directions[d].stageBuffers[position] {
                 kept.writeBuffer(&body)
                 body = kept
                 directions[d].stageBuffers[position] = nil
@@ -197,6 +197,9 @@ extension FilterChainRun {
                 chunk = result
                 position += 1
             case .buffer:
+                if directions[d].stageBuffers.isEmpty {
+                    directions[d].stageBuffers = Array(repeating: nil, count: instances.count)
+                }
                 directions[d].stageBuffers[position] = result
                 if result.readableBytes > bufferLimit { overLimit(direction) }
                 return
@@ -244,7 +247,7 @@ extension FilterChainRun {
         let index = filterIndex(direction, position)
         var result = body
         var outcome: Outcome? = .proceed
-        if let instance = instances[index], !skipped[index] {
+        if let instance = instances[index], !isSkipped(index) {
             let call = callBodyHook(index, direction, instance: instance, body: body, end: true)
             result = call.1
             if deliverPendingReply() { return }
@@ -303,7 +306,7 @@ extension FilterChainRun {
         var calls = events.map { ($0, false) }
         if end { calls.append((SSEFramer.Event(raw: ByteBuffer(), event: "", id: "", data: []), true)) }
         for (event, isLast) in calls {
-            if terminated || skipped[index] {
+            if terminated || isSkipped(index) {
                 var raw = event.raw
                 output.writeBuffer(&raw)
                 continue

@@ -80,7 +80,8 @@ public final class FilterChainRun {
     let services: HostServices
 
     var instances: [UnsafeMutableRawPointer?]
-    var skipped: [Bool]
+    /// Filters skipped after a failure (failure mode `open`); empty until the first one.
+    var skippedFlags: [Bool] = []
     var directions = [DirectionState(), DirectionState()]
     var terminated = false
     var finished = false
@@ -107,13 +108,11 @@ public final class FilterChainRun {
         self.info = info
         self.services = services
         self.bufferLimit = bufferLimit
-        let count = chain.filters.count
-        self.instances = Array(repeating: nil, count: count)
-        self.skipped = Array(repeating: false, count: count)
-        for d in 0..<2 {
-            directions[d].stageBuffers = Array(repeating: nil, count: count)
-        }
+        self.instances = Array(repeating: nil, count: chain.filters.count)
     }
+
+    @inline(__always)
+    func isSkipped(_ index: Int) -> Bool { index < skippedFlags.count && skippedFlags[index] }
 
     var opaque: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
 
@@ -246,7 +245,8 @@ public final class FilterChainRun {
             ])
         switch filter.failureMode {
         case .open:
-            skipped[index] = true
+            if skippedFlags.isEmpty { skippedFlags = Array(repeating: false, count: instances.count) }
+            skippedFlags[index] = true
             return true
         case .closed:
             guard !terminated else { return false }

@@ -355,7 +355,21 @@ private let hostHTTPCallout:
 // MARK: - Metadata
 
 private func metadataKey(_ ns: gw_str, _ key: gw_str) -> String {
-    ns.string + "." + key.string
+    joinedKey(ns.buffer, separator: UInt8(ascii: "."), key.buffer)
+}
+
+/// `first` + separator + `second` as one string, built in place (one allocation
+/// instead of three for two conversions and a concatenation).
+private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ second: UnsafeRawBufferPointer) -> String {
+    let count = first.count + 1 + second.count
+    let joined = String(unsafeUninitializedCapacity: count) { out in
+        let raw = UnsafeMutableRawBufferPointer(out)
+        if !first.isEmpty { raw.baseAddress!.copyMemory(from: first.baseAddress!, byteCount: first.count) }
+        raw[first.count] = separator
+        if !second.isEmpty { (raw.baseAddress! + first.count + 1).copyMemory(from: second.baseAddress!, byteCount: second.count) }
+        return count
+    }
+    return joined  // invalid UTF-8 is repaired, as String(decoding:) does
 }
 
 private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
@@ -377,7 +391,9 @@ private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, Unsa
 
 private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
     let plugin = LoadedPlugin.from(p)
-    return (plugin, plugin.name + "\u{0}" + key.string)
+    return plugin.name.utf8.withContiguousStorageIfAvailable { name in
+        (plugin, joinedKey(UnsafeRawBufferPointer(name), separator: 0, key.buffer))
+    } ?? (plugin, plugin.name + "\u{0}" + key.string)
 }
 
 private let hostKVGet:
