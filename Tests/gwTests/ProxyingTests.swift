@@ -99,6 +99,19 @@ extension EndToEnd {
             }
         }
 
+        @Test func aForwardingHeaderNamedInConnectionIsDroppedBeforeGwAddsItsOwn() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let response = try await gw.send(.GET, "/", headers: [
+                    ("connection", "x-forwarded-for, x-forwarded-host"), ("x-forwarded-for", "203.0.113.9"),
+                    ("x-forwarded-host", "spoofed.example"), ("host", "public.example"),
+                ])
+                #expect(response.status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.header("x-forwarded-for") == "127.0.0.1", "the hop-by-hop value is gone, only the client address is left")
+                #expect(seen.head.headers["x-forwarded-host"] == ["public.example"], "gw's own value replaces the dropped one")
+            }
+        }
+
         @Test func aKeepAliveClientConnectionCarriesSeveralRequestsOverReusedUpstreamConnections() async throws {
             try await withProxy(.echo) { upstream, gw in
                 let client = try await gw.client()

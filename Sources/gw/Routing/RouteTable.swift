@@ -120,10 +120,11 @@ final class RouteTable: Sendable {
         let captures: [Substring?]
     }
 
-    func match(_ head: HTTPRequestHead) -> Match? {
+    /// `host`: the request's Host header when the caller already has it (nil: look it up).
+    func match(_ head: HTTPRequestHead, host knownHost: String?? = nil) -> Match? {
         let uri = head.uri
         let path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
-        let host = head.headers.first(name: "host") ?? ""
+        let host = (knownHost ?? head.headers.first(name: "host")) ?? ""
         let method = head.method.rawValue
         for route in routes {
             if let captures = route.match(method: method, host: host, path: path, headers: head.headers) {

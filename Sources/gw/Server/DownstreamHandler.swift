@@ -117,9 +117,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headTimer = nil
         inRead = true
         defer { inRead = false }
-        let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(for: head))
+        let scan = RequestHeadScan(head.headers)
+        let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
-        exchange.start(head)
+        exchange.start(head, scan: scan)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -284,8 +285,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     // MARK: - Request ids
 
-    private func requestID(for head: HTTPRequestHead) -> String {
-        if let given = head.headers.first(name: "x-request-id"), !given.isEmpty, given.utf8.count <= 128,
+    private func requestID(given: String?) -> String {
+        if let given, !given.isEmpty, given.utf8.count <= 128,
             given.utf8.allSatisfy({ $0 > 32 && $0 < 127 })
         {
             return given

@@ -74,27 +74,28 @@ final class Exchange {
 
     // MARK: - Start
 
-    func start(_ head: HTTPRequestHead) {
+    func start(_ head: HTTPRequestHead, scan: RequestHeadScan? = nil) {
+        let scan = scan ?? RequestHeadScan(head.headers)
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
-        expectsBody = Self.hasBody(head)
+        expectsBody = scan.hasBody
         let limits = state.config.limits
-        if let problem = checkLimits(head, limits) {
+        if let problem = checkLimits(head, scan, limits) {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
             return
         }
-        guard let match = state.routes.match(head) else {
+        guard let match = state.routes.match(head, host: .some(scan.host)) else {
             fail(status: .notFound, type: "no_route", message: "no route matches \(head.method.rawValue) \(head.uri)", close: false)
             return
         }
         let route = match.route
         self.route = route
         var head = head
-        prepareUpstreamHead(&head, match: match)
+        prepareUpstreamHead(&head, match: match, scan: scan)
         requestHead = head
         if case .proxy(let upstream) = route.action { self.upstream = upstream }
-        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+        if let expect = scan.expect, asciiEqualsIgnoringCase(expect, "100-continue") {
             expectContinue = true
             requestHead.headers.remove(name: "expect")
         }
@@ -119,24 +120,19 @@ final class Exchange {
         }
     }
 
-    static func hasBody(_ head: HTTPRequestHead) -> Bool {
-        if let length = head.headers.first(name: "content-length") { return length != "0" }
-        return head.headers.contains(name: "transfer-encoding")
-    }
-
-    private func checkLimits(_ head: HTTPRequestHead, _ limits: GatewayConfig.Limits) -> (HTTPResponseStatus, String, String)? {
+    private func checkLimits(
+        _ head: HTTPRequestHead, _ scan: RequestHeadScan, _ limits: GatewayConfig.Limits
+    ) -> (HTTPResponseStatus, String, String)? {
         if head.uri.utf8.count > limits.maxURIBytes {
             return (.uriTooLong, "uri_too_long", "request URI exceeds \(limits.maxURIBytes) bytes")
         }
         if head.headers.count > limits.maxHeaders {
             return (.requestHeaderFieldsTooLarge, "too_many_headers", "request has more than \(limits.maxHeaders) headers")
         }
-        var bytes = 0
-        for (name, value) in head.headers { bytes += name.utf8.count + value.utf8.count }
-        if bytes > limits.maxHeaderBytes {
+        if scan.headerBytes > limits.maxHeaderBytes {
             return (.requestHeaderFieldsTooLarge, "header_too_large", "request headers exceed \(limits.maxHeaderBytes) bytes")
         }
-        if limits.maxBodyBytes > 0, let length = head.headers.first(name: "content-length").flatMap(Int.init),
+        if limits.maxBodyBytes > 0, let length = scan.contentLength.flatMap(Int.init),
             length > limits.maxBodyBytes
         {
             return (.payloadTooLarge, "body_too_large", "request body exceeds \(limits.maxBodyBytes) bytes")
@@ -145,17 +141,28 @@ final class Exchange {
     }
 
     /// Forwarding headers, hop-by-hop removal, request id, rewrite, Host.
-    private func prepareUpstreamHead(_ head: inout HTTPRequestHead, match: RouteTable.Match) {
-        HopByHop.strip(&head.headers)
-        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+    /// `scan` describes the headers as received; a header removed because
+    /// `Connection` named it makes it stale, so it is taken again then.
+    private func prepareUpstreamHead(_ head: inout HTTPRequestHead, match: RouteTable.Match, scan received: RequestHeadScan) {
+        let scan = HopByHop.strip(&head.headers) ? RequestHeadScan(head.headers) : received
+        // Absent headers are added without the search-and-remove of replaceOrAdd.
+        if scan.requestID == nil {
+            head.headers.add(name: "x-request-id", value: requestID)
+        } else {
+            head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        }
         let client = downstream.clientAddress
-        if let existing = head.headers.first(name: "x-forwarded-for") {
+        if let existing = scan.forwardedFor {
             head.headers.replaceOrAdd(name: "x-forwarded-for", value: existing + ", " + client)
         } else {
             head.headers.add(name: "x-forwarded-for", value: client)
         }
-        head.headers.replaceOrAdd(name: "x-forwarded-proto", value: downstream.scheme)
-        if let host = head.headers.first(name: "host"), !head.headers.contains(name: "x-forwarded-host") {
+        if scan.hasForwardedProto {
+            head.headers.replaceOrAdd(name: "x-forwarded-proto", value: downstream.scheme)
+        } else {
+            head.headers.add(name: "x-forwarded-proto", value: downstream.scheme)
+        }
+        if let host = scan.host, !scan.hasForwardedHost {
             head.headers.add(name: "x-forwarded-host", value: host)
         }
         if let rewritten = match.route.rewrite(captures: match.captures) {

@@ -10,7 +10,10 @@ enum HopByHop {
     /// `Connection` tokens become strings only when they name another header. The
     /// common cases (none present, or `Connection: keep-alive`) allocate nothing
     /// beyond the header array's own copy-on-write.
-    static func strip(_ headers: inout HTTPHeaders) {
+    /// Returns true if it removed a header that `Connection` named (any other header
+    /// may then be gone too).
+    @discardableResult
+    static func strip(_ headers: inout HTTPHeaders) -> Bool {
         var present: UInt8 = 0
         var listed: [String] = []
         for (name, value) in headers {
@@ -18,11 +21,16 @@ enum HopByHop {
             present |= 1 << UInt8(index)
             if index == 0 { collectListed(value, into: &listed) }
         }
-        guard present != 0 else { return }
+        guard present != 0 else { return false }
         for index in 0..<names.count where present & (1 << UInt8(index)) != 0 {
             headers.remove(name: names[index])
         }
-        for name in listed where !isHopByHop(name) { headers.remove(name: name) }
+        var removedListed = false
+        for name in listed where !isHopByHop(name) {
+            headers.remove(name: name)
+            removedListed = true
+        }
+        return removedListed
     }
 
     /// Tokens of a `Connection` value other than close, keep-alive and
