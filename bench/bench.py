@@ -964,8 +964,15 @@ class Bench:
     def start_gw(self, name, port, admin, filters_yaml):
         cfg = self.write(f"{name}.yaml", gw_config(port, admin, filters_yaml))
         self.gw_check(cfg)
-        argv = [self.gw_bin, "run", "--config", cfg, "--log-level", "warning"] + self.args.gw_arg
+        argv = [self.gw_bin, "run", "--config", cfg, "--log-level", "warning"] + self.gw_loop_args() + self.args.gw_arg
         return Server(name, argv, port, self.cpu_proxy, self.logdir, admin_port=admin).start()
+
+    def gw_loop_args(self):
+        """Pinned to one CPU, gw gets one event loop, as nginx gets one worker and HAProxy one
+        thread (two loops on one core only add context switches). --gw-arg=--event-loops=N wins."""
+        if self.cpu_proxy is None or any(x.startswith("--event-loops") for x in self.args.gw_arg):
+            return []
+        return ["--event-loops", "1"]
 
     def chain_filters(self):
         """The filter list (YAML) for gw-chain, and how it was made."""
@@ -1510,7 +1517,9 @@ class Bench:
                 f"- Raw results: {os.path.relpath(self.jsonl_path, ROOT)}"]
         if self.chain_kind:
             head.append(f"- gw-chain: {self.chain_kind}")
-        head.append("- gw runs System.coreCount event loops (taskset does not change that); nginx 1 worker, "
+        loops = ("1 event loop (pinned to one CPU)" if self.gw_loop_args() else
+                 "the event loops given by --gw-arg, else System.coreCount")
+        head.append(f"- gw runs {loops}; nginx 1 worker, "
                     "HAProxy nbthread 1; every proxy keeps ≥ connections idle upstream connections "
                     f"(nginx `keepalive {max(512, 2 * max(a.conns))}`, HAProxy `http-reuse always`).")
         for n in self.notes:

@@ -31,12 +31,18 @@ final class UpstreamConnection {
 
     var isWritable: Bool { channel.isWritable }
 
+    /// Written from the last handler's context: `channel.write` would enter at the
+    /// pipeline's tail and cross this handler first (and check the calling thread).
     func write(_ part: HTTPClientRequestPart) {
-        channel.write(part, promise: nil)
+        if let context = handler.context {
+            context.write(handler.wrapOutboundOut(part), promise: nil)
+        } else {
+            channel.write(part, promise: nil)
+        }
     }
 
     func flush() {
-        channel.flush()
+        if let context = handler.context { context.flush() } else { channel.flush() }
     }
 
     func close() {
@@ -63,7 +69,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// closed, and channelInactive still reads it. The channel's pipeline releases
     /// this handler when it closes, which breaks the cycle.
     var connection: UpstreamConnection?
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var holdReads = false
     private var readPending = false
     private var informational = false
