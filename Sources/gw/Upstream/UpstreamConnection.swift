@@ -34,6 +34,7 @@ final class UpstreamConnection {
     /// Written from the last handler's context: `channel.write` would enter at the
     /// pipeline's tail and cross this handler first (and check the calling thread).
     func write(_ part: HTTPClientRequestPart) {
+        if case .head(let head) = part { handler.parser.requestIsHEAD = head.method == .HEAD }
         if let context = handler.context {
             context.write(handler.wrapOutboundOut(part), promise: nil)
         } else {
@@ -56,10 +57,11 @@ final class UpstreamConnection {
 // marked Sendable so it can travel inside that loop's EventLoopFutures.
 extension UpstreamConnection: @unchecked Sendable {}
 
-/// The last handler of an upstream channel: passes response parts to the current
-/// exchange and holds reads while the client cannot take more (backpressure).
+/// The last handler of an upstream channel: parses responses (`UpstreamResponseParser`),
+/// passes their parts to the current exchange and holds reads while the client cannot
+/// take more (backpressure). Requests go out through NIO's `HTTPRequestEncoder`.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -70,9 +72,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// this handler when it closes, which breaks the cycle.
     var connection: UpstreamConnection?
     private(set) var context: ChannelHandlerContext?
+    var parser = UpstreamResponseParser()
     private var holdReads = false
     private var readPending = false
-    private var informational = false
+    private var failed = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -83,30 +86,43 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        guard !failed else { return }
+        let bytes = unwrapInboundIn(data)
+        do {
+            try parser.feed(bytes) { event in self.deliver(event, context: context) }
+        } catch {
+            fail(error, context: context)
+        }
+    }
+
+    private func deliver(_ event: UpstreamResponseParser.Event, context: ChannelHandlerContext) {
+        guard !failed else { return }
         guard let delegate else {
             // Bytes on an idle connection: it cannot be trusted any more.
+            failed = true
             connection?.reusable = false
             context.close(promise: nil)
             return
         }
-        switch part {
+        switch event {
         case .head(let head):
-            if head.status.code < 200 && head.status.code != 101 {
-                informational = true
-                return
-            }
-            if !head.isKeepAlive { connection?.reusable = false }
+            if !parser.keepAlive { connection?.reusable = false }
             delegate.upstreamResponseHead(head)
         case .body(let body):
             delegate.upstreamResponseBody(body)
         case .end:
-            if informational {
-                informational = false
-                return
-            }
+            if !parser.keepAlive { connection?.reusable = false }
             delegate.upstreamResponseEnd()
         }
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        failed = true
+        connection?.reusable = false
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(error)
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -116,17 +132,17 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         connection?.reusable = false
         if let connection { connection.pool?.remove(connection) }
+        if !failed {
+            // A body framed by EOF ends here; a truncated one is reported as EOF below.
+            try? parser.inputClosed { event in self.deliver(event, context: context) }
+        }
         let delegate = self.delegate
         self.delegate = nil
         delegate?.upstreamFailed(ChannelError.eof)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        connection?.reusable = false
-        let delegate = self.delegate
-        self.delegate = nil
-        delegate?.upstreamFailed(error)
-        context.close(promise: nil)
+        fail(error, context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

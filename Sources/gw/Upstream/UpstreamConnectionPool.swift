@@ -86,7 +86,8 @@ final class UpstreamConnectionPool {
                         let handler = try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : host)
                         try sync.addHandler(handler)
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .fireError, enableOutboundHeaderValidation: false)
+                    // Requests: NIO's encoder. Responses: parsed by the handler itself.
+                    try sync.addHandler(HTTPRequestEncoder(configuration: .init()))
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -1,0 +1,400 @@
+import NIOCore
+import NIOHTTP1
+
+/// HTTP/1.1 response parser for upstream connections (RFC 9112), fed the raw bytes
+/// of one connection. It replaces NIO's `HTTPResponseDecoder` and the
+/// `ByteToMessageHandler` around it on the upstream side: the upstream handler
+/// calls it directly, so a response no longer crosses two more handlers with a
+/// boxed `NIOAny` (and a dynamic cast) per part.
+///
+/// Framing, in RFC 9112 §6.3 order: no body for HEAD, 1xx, 204 and 304;
+/// `Transfer-Encoding` ending in `chunked` is de-chunked; any other
+/// `Transfer-Encoding` reads to EOF; `Content-Length` (all values equal) counts
+/// bytes; otherwise the body ends at EOF. A response framed by both headers, by
+/// EOF, or marked `Connection: close` makes the connection unusable afterwards.
+/// 1xx heads other than 101 are dropped. Body bytes are slices of the input (no
+/// copy); only an incomplete head or chunk line is kept between reads.
+///
+/// Errors are `HTTPParserError`, as NIO's decoder threw, so callers classify
+/// them the same way (`upstream_protocol_error`).
+///
+/// A class, not a struct: `emit` runs the exchange, which reads `keepAlive` and may
+/// start the next request on this connection (setting `requestIsHEAD`) while a
+/// `feed` is under way; a mutating struct method would hold exclusive access to it.
+final class UpstreamResponseParser {
+    enum Event {
+        case head(HTTPResponseHead)
+        case body(ByteBuffer)
+        case end
+    }
+
+    /// Largest response head (status line and headers) accepted.
+    static let maxHeadBytes = 64 * 1024
+    /// Largest chunk-size line or trailer section accepted.
+    static let maxLineBytes = 8 * 1024
+
+    private enum State {
+        case head
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+    }
+
+    private var state = State.head
+    /// Bytes of an incomplete head or line, kept until the next read completes it.
+    private var pending: ByteBuffer?
+    /// The request now in flight was HEAD: its response has no body.
+    var requestIsHEAD = false
+    /// False once a response said the connection cannot carry another exchange.
+    private(set) var keepAlive = true
+
+    /// True between a response's head and its end.
+    var inBody: Bool {
+        if case .head = state { return false }
+        return true
+    }
+
+    /// Parse `input`, calling `emit` for each part in order.
+    func feed(_ input: ByteBuffer, emit: (Event) -> Void) throws(HTTPParserError) {
+        var buffer: ByteBuffer
+        if var kept = pending {
+            pending = nil
+            var input = input
+            kept.writeBuffer(&input)
+            buffer = kept
+        } else {
+            buffer = input
+        }
+        while buffer.readableBytes > 0 {
+            switch state {
+            case .head:
+                guard let headLength = Self.headLength(buffer) else {
+                    // Refuse what cannot become a status line now, not at EOF or the size limit.
+                    guard Self.startsLikeStatusLine(buffer) else { throw .invalidVersion }
+                    if buffer.readableBytes > Self.maxHeadBytes { throw .headerOverflow }
+                    pending = buffer
+                    return
+                }
+                guard headLength <= Self.maxHeadBytes else { throw .headerOverflow }
+                let headBytes = buffer.readSlice(length: headLength)!
+                try startResponse(try Self.parseHead(headBytes), emit: emit)
+            case .fixed(let remaining):
+                let take = min(remaining, buffer.readableBytes)
+                emit(.body(buffer.readSlice(length: take)!))
+                if take == remaining {
+                    finish(emit)
+                } else {
+                    state = .fixed(remaining: remaining - take)
+                }
+            case .chunkSize:
+                guard let line = try readLine(&buffer) else { return }
+                let size = try Self.chunkSize(line)
+                state = size == 0 ? .trailers : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                let take = min(remaining, buffer.readableBytes)
+                emit(.body(buffer.readSlice(length: take)!))
+                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+            case .chunkDataEnd:
+                guard let line = try readLine(&buffer) else { return }
+                guard line.readableBytes == 0 else { throw .invalidChunkSize }
+                state = .chunkSize
+            case .trailers:
+                // Trailer fields are read and dropped (gw forwards no trailers).
+                guard let line = try readLine(&buffer) else { return }
+                if line.readableBytes == 0 { finish(emit) }
+            case .untilClose:
+                emit(.body(buffer))
+                return
+            }
+        }
+    }
+
+    /// The connection reached EOF. A body framed by EOF ends here; anything else
+    /// unfinished was truncated (thrown as `.invalidEOFState`).
+    func inputClosed(emit: (Event) -> Void) throws(HTTPParserError) {
+        keepAlive = false
+        switch state {
+        case .untilClose:
+            state = .head
+            emit(.end)
+        case .head where pending == nil:
+            return
+        default:
+            throw .invalidEOFState
+        }
+    }
+
+    // MARK: - Heads
+
+    private func startResponse(_ head: HTTPResponseHead, emit: (Event) -> Void) throws(HTTPParserError) {
+        let code = Int(head.status.code)
+        if code < 200 && code != 101 { return }  // informational: the final head follows
+        if !Self.isKeepAlive(head) { keepAlive = false }
+        emit(.head(head))
+        if code == 101 {
+            keepAlive = false
+            state = .untilClose
+            return
+        }
+        if requestIsHEAD || code == 204 || code == 304 {
+            finish(emit)
+            return
+        }
+        let transferEncoding = head.headers[canonicalForm: "transfer-encoding"]
+        if !transferEncoding.isEmpty {
+            // Both framings at once is a smuggling pattern: never reuse the connection.
+            if head.headers.contains(name: "content-length") { keepAlive = false }
+            if transferEncoding.last.map({ $0.lowercased() == "chunked" }) == true {
+                state = .chunkSize
+            } else {
+                keepAlive = false
+                state = .untilClose
+            }
+            return
+        }
+        if let length = try Self.contentLength(head.headers) {
+            if length == 0 { finish(emit) } else { state = .fixed(remaining: length) }
+            return
+        }
+        keepAlive = false
+        state = .untilClose
+    }
+
+    /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+    /// (`HTTPResponseHead.isKeepAlive` allocates for its token lists; this does not.)
+    private static func isKeepAlive(_ head: HTTPResponseHead) -> Bool {
+        var close = false
+        var keepAlive = false
+        for (name, value) in head.headers where name.utf8.count == 10 && asciiEqualsIgnoringCase(name, "connection") {
+            var start = value.utf8.startIndex
+            let utf8 = value.utf8
+            while start < utf8.endIndex {
+                var end = start
+                while end < utf8.endIndex && utf8[end] != 44 { end = utf8.index(after: end) }
+                var first = start
+                var last = end
+                while first < last && (utf8[first] == 32 || utf8[first] == 9) { first = utf8.index(after: first) }
+                while last > first && (utf8[utf8.index(before: last)] == 32 || utf8[utf8.index(before: last)] == 9) {
+                    last = utf8.index(before: last)
+                }
+                let element = utf8[first..<last]
+                if element.count == 5 && lowercaseEquals(element, "close") { close = true }
+                if element.count == 10 && lowercaseEquals(element, "keep-alive") { keepAlive = true }
+                start = end < utf8.endIndex ? utf8.index(after: end) : end
+            }
+        }
+        if close { return false }
+        return head.version.minor >= 1 || keepAlive
+    }
+
+    private func finish(_ emit: (Event) -> Void) {
+        state = .head
+        requestIsHEAD = false
+        emit(.end)
+    }
+
+    /// The first bytes (as many as arrived, up to 5) are "HTTP/".
+    private static func startsLikeStatusLine(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            let prefix: StaticString = "HTTP/"
+            for i in 0..<min(5, bytes.count) where bytes[i] != prefix.utf8Start[i] { return false }
+            return true
+        }
+    }
+
+    /// Bytes up to and including the blank line ending the head, if all arrived.
+    private static func headLength(_ buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count >= 4 else { return nil }
+            var i = 3
+            while i < bytes.count {
+                // `i` is where the final LF of CRLFCRLF would be. A byte that is neither CR
+                // nor LF cannot be any of the four, so the end is at least 4 further; a CR
+                // may be the third of them, an LF that does not match the second.
+                switch bytes[i] {
+                case 10:
+                    if bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 { return i + 1 }
+                    i += 2
+                case 13:
+                    i += 1
+                default:
+                    i += 4
+                }
+            }
+            return nil
+        }
+    }
+
+    private static func parseHead(_ head: ByteBuffer) throws(HTTPParserError) -> HTTPResponseHead {
+        let parsed = head.withUnsafeReadableBytes { bytes -> Result<HTTPResponseHead, HTTPParserError> in
+            // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
+            guard bytes.count >= 14, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
+                bytes[5] == 49, bytes[6] == 46, bytes[7] == 48 || bytes[7] == 49
+            else { return .failure(.invalidVersion) }
+            let version: HTTPVersion = bytes[7] == 49 ? .http1_1 : .http1_0
+            guard bytes[8] == 32, isDigit(bytes[9]), isDigit(bytes[10]), isDigit(bytes[11]), bytes[9] != 48 else {
+                return .failure(.invalidStatus)
+            }
+            let code = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
+            var i = 12
+            if bytes[i] == 32 {
+                while i < bytes.count && bytes[i] != 13 {
+                    let b = bytes[i]
+                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .failure(.invalidCharactersUsed) }
+                    i += 1
+                }
+            }
+            guard i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return .failure(.lfExpected) }
+            i += 2
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(12)
+            // Header fields until the blank line (the head ends with CRLFCRLF).
+            while i + 1 < bytes.count && !(bytes[i] == 13 && bytes[i + 1] == 10) {
+                let nameStart = i
+                while i < bytes.count && isTokenByte(bytes[i]) { i += 1 }
+                // No name, obs-fold (a line starting with a space) or whitespace before the colon.
+                guard i > nameStart, i < bytes.count, bytes[i] == 58 else { return .failure(.invalidHeaderToken) }
+                let nameEnd = i
+                i += 1
+                while i < bytes.count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
+                let valueStart = i
+                while i < bytes.count && bytes[i] != 13 {
+                    let b = bytes[i]
+                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .failure(.invalidCharactersUsed) }
+                    i += 1
+                }
+                guard i + 1 < bytes.count, bytes[i + 1] == 10 else { return .failure(.lfExpected) }
+                var valueEnd = i
+                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self)
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
+                headers.add(name: name, value: value)
+                i += 2
+            }
+            return .success(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: code), headers: headers))
+        }
+        return try parsed.get()
+    }
+
+    /// The Content-Length, if present: every value (and comma-separated element)
+    /// must be the same decimal number.
+    private static func contentLength(_ headers: HTTPHeaders) throws(HTTPParserError) -> Int? {
+        var length: Int?
+        for (name, value) in headers where name.utf8.count == 14 && asciiEqualsIgnoringCase(name, "content-length") {
+            // Elements separated by commas, each optional whitespace around decimal digits.
+            var number = 0
+            var digits = 0
+            var afterDigits = false
+            for byte in value.utf8 {
+                switch byte {
+                case 48...57:
+                    guard !afterDigits, digits < 18 else { throw .invalidContentLength }
+                    number = number * 10 + Int(byte - 48)
+                    digits += 1
+                case 32, 9:
+                    if digits > 0 { afterDigits = true }
+                case 44:
+                    guard digits > 0 else { throw .invalidContentLength }
+                    if let length, length != number { throw .invalidContentLength }
+                    length = number
+                    number = 0
+                    digits = 0
+                    afterDigits = false
+                default:
+                    throw .invalidContentLength
+                }
+            }
+            guard digits > 0 else { throw .invalidContentLength }
+            if let length, length != number { throw .invalidContentLength }
+            length = number
+        }
+        return length
+    }
+
+    /// A chunk-size line: hex digits, then optional extensions (ignored).
+    private static func chunkSize(_ line: ByteBuffer) throws(HTTPParserError) -> Int {
+        let result = line.withUnsafeReadableBytes { bytes -> Int? in
+            var size = 0
+            var digits = 0
+            var i = 0
+            while i < bytes.count, let value = hexValue(bytes[i]) {
+                guard digits < 15 else { return nil }
+                size = size << 4 | Int(value)
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            while i < bytes.count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
+            guard i == bytes.count || bytes[i] == 59 else { return nil }  // ';' starts an extension
+            return size
+        }
+        guard let result else { throw .invalidChunkSize }
+        return result
+    }
+
+    /// The next CRLF-terminated line (without it), or nil with the rest kept in `pending`.
+    private func readLine(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> ByteBuffer? {
+        let end = buffer.withUnsafeReadableBytes { bytes -> Int? in
+            var i = 0
+            while i + 1 < bytes.count {
+                if bytes[i] == 13 {
+                    return bytes[i + 1] == 10 ? i : -1
+                }
+                if bytes[i] == 10 { return -1 }
+                i += 1
+            }
+            return nil
+        }
+        guard let end else {
+            if buffer.readableBytes > Self.maxLineBytes { throw .headerOverflow }
+            pending = buffer
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            return nil
+        }
+        guard end >= 0 else { throw .lfExpected }
+        let line = buffer.readSlice(length: end)!
+        buffer.moveReaderIndex(forwardBy: 2)
+        return line
+    }
+}
+
+/// ASCII case-insensitive equality of bytes with `lower` (already lowercase).
+private func lowercaseEquals(_ bytes: Substring.UTF8View, _ lower: StaticString) -> Bool {
+    guard bytes.count == lower.utf8CodeUnitCount else { return false }
+    var i = 0
+    for byte in bytes {
+        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
+        if folded != lower.utf8Start[i] { return false }
+        i += 1
+    }
+    return true
+}
+
+@inline(__always)
+private func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+
+@inline(__always)
+private func hexValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 48...57: return b - 48
+    case 65...70: return b - 55
+    case 97...102: return b - 87
+    default: return nil
+    }
+}
+
+/// tchar (RFC 9110 §5.6.2).
+@inline(__always)
+private func isTokenByte(_ b: UInt8) -> Bool {
+    switch b {
+    case 48...57, 65...90, 97...122: return true
+    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
+    default: return false
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamResponseParser: Sendable {}

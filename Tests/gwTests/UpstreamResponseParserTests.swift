@@ -1,0 +1,183 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import gw
+
+/// The upstream response parser on its own: framing, splits at every byte, and the
+/// malformed responses it must refuse (RFC 9112). End-to-end behaviour (garbage
+/// from a real upstream, resets mid-body) is covered by the Faults suite.
+@Suite struct UpstreamResponseParserTests {
+    /// What the parser emitted, flattened: "head 200", "body <text>", "end".
+    final class Recorder {
+        var events: [String] = []
+        var body = ""
+
+        func record(_ event: UpstreamResponseParser.Event) {
+            switch event {
+            case .head(let head):
+                events.append("head \(head.status.code)")
+            case .body(let buffer):
+                body += String(buffer: buffer)
+            case .end:
+                if !body.isEmpty { events.append("body \(body)") }
+                body = ""
+                events.append("end")
+            }
+        }
+    }
+
+    /// Feed `text` in pieces of `step` bytes (0: all at once).
+    static func parse(
+        _ text: String, step: Int = 0, head: Bool = false, eof: Bool = false
+    ) throws -> (events: [String], keepAlive: Bool) {
+        let parser = UpstreamResponseParser()
+        parser.requestIsHEAD = head
+        let recorder = Recorder()
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let end = step == 0 ? bytes.count : min(offset + step, bytes.count)
+            try parser.feed(ByteBuffer(bytes: bytes[offset..<end])) { recorder.record($0) }
+            offset = end
+        }
+        if eof { try parser.inputClosed { recorder.record($0) } }
+        if !recorder.body.isEmpty { recorder.events.append("body \(recorder.body)") }
+        return (recorder.events, parser.keepAlive)
+    }
+
+    static let chunked =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+        + "5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
+
+    @Test(arguments: [0, 1, 2, 3, 7, 13])
+    func aContentLengthResponseParsesAtAnySplit(step: Int) throws {
+        let text = "HTTP/1.1 200 OK\r\nServer: up\r\nContent-Length: 12\r\n\r\nhello, world"
+        let result = try Self.parse(text, step: step)
+        #expect(result.events == ["head 200", "body hello, world", "end"])
+        #expect(result.keepAlive)
+    }
+
+    @Test(arguments: [0, 1, 2, 5, 11])
+    func aChunkedResponseIsDechunkedAtAnySplit(step: Int) throws {
+        let result = try Self.parse(Self.chunked, step: step)
+        #expect(result.events == ["head 200", "body hello, world", "end"])
+        #expect(result.keepAlive)
+    }
+
+    @Test func twoResponsesInOneReadAreBothDelivered() throws {
+        let one = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
+        let result = try Self.parse(one + Self.chunked)
+        #expect(result.events == ["head 200", "body a", "end", "head 200", "body hello, world", "end"])
+    }
+
+    @Test func headersAreParsedWithTheirValuesTrimmed() throws {
+        let parser = UpstreamResponseParser()
+        var seen: HTTPResponseHead?
+        try parser.feed(ByteBuffer(string: "HTTP/1.0 404 Whatever\r\nX-A:  one two \t\r\nx-b:\r\nContent-Length: 0\r\n\r\n")) {
+            if case .head(let head) = $0 { seen = head }
+        }
+        let head = try #require(seen)
+        #expect(head.status == .notFound)
+        #expect(head.version == .http1_0)
+        #expect(head.headers["x-a"] == ["one two"])
+        #expect(head.headers["X-B"] == [""])
+        #expect(!parser.keepAlive, "HTTP/1.0 without keep-alive")
+    }
+
+    @Test func responsesWithoutABodyEndAtTheHead() throws {
+        // HEAD: the Content-Length describes the GET body, none follows.
+        #expect(try Self.parse("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", head: true).events == ["head 200", "end"])
+        #expect(try Self.parse("HTTP/1.1 204 No Content\r\n\r\n").events == ["head 204", "end"])
+        #expect(try Self.parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n").events == ["head 304", "end"])
+        #expect(try Self.parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").events == ["head 200", "end"])
+    }
+
+    @Test func informationalHeadsAreDroppedBeforeTheFinalOne() throws {
+        let text = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+        #expect(try Self.parse(text, step: 4).events == ["head 201", "body ok", "end"])
+    }
+
+    @Test func aBodyWithoutLengthEndsAtEOFAndTheConnectionIsNotReused() throws {
+        let result = try Self.parse("HTTP/1.1 200 OK\r\n\r\nuntil the end", step: 3, eof: true)
+        #expect(result.events == ["head 200", "body until the end", "end"])
+        #expect(!result.keepAlive)
+    }
+
+    @Test func connectionCloseAndDoubleFramingMakeTheConnectionSingleUse() throws {
+        #expect(try !Self.parse("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n").keepAlive)
+        #expect(try Self.parse("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n").keepAlive)
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+        let result = try Self.parse(both)
+        #expect(result.events == ["head 200", "body ab", "end"], "Transfer-Encoding wins over Content-Length")
+        #expect(!result.keepAlive)
+    }
+
+    @Test func aTruncatedBodyIsAnErrorAtEOF() throws {
+        #expect(throws: HTTPParserError.invalidEOFState) {
+            try Self.parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", eof: true)
+        }
+        #expect(throws: HTTPParserError.invalidEOFState) {
+            try Self.parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", eof: true)
+        }
+        #expect(throws: HTTPParserError.invalidEOFState) { try Self.parse("HTTP/1.1 200 OK\r\nContent-Le", eof: true) }
+        // EOF on an idle connection is not an error.
+        #expect(try Self.parse("", eof: true).events.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("SSH-2.0-OpenSSH_9.2\r\n\r\n", HTTPParserError.invalidVersion),
+        ("HTTP/2.0 200 OK\r\n\r\n", .invalidVersion),
+        ("HTTP/1.1 20 OK\r\n\r\n", .invalidStatus),
+        ("HTTP/1.1 099 Low\r\n\r\n", .invalidStatus),
+        ("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", .invalidHeaderToken),
+        ("HTTP/1.1 200 OK\r\n: empty\r\n\r\n", .invalidHeaderToken),
+        ("HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\n\r\n", .invalidHeaderToken),
+        ("HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\n\r\n", .invalidCharactersUsed),
+        ("HTTP/1.1 200 OK\r\nX-A: a\u{0}b\r\n\r\n", .invalidCharactersUsed),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", .invalidContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello", .invalidContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", .invalidContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", .invalidContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", .invalidContentLength),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .invalidChunkSize),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", .invalidChunkSize),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", .invalidChunkSize),
+    ])
+    func malformedResponsesAreRefused(text: String, error: HTTPParserError) throws {
+        #expect(throws: error) { try Self.parse(text) }
+        #expect(throws: error) { try Self.parse(text, step: 1) }
+    }
+
+    @Test func bytesThatCannotStartAResponseAreRefusedAtOnce() throws {
+        let parser = UpstreamResponseParser()
+        #expect(throws: HTTPParserError.invalidVersion) { try parser.feed(ByteBuffer(string: "garbage without any line end")) { _ in } }
+    }
+
+    @Test func anEndlessHeadIsRefusedAtTheLimit() throws {
+        let parser = UpstreamResponseParser()
+        try parser.feed(ByteBuffer(string: "HTTP/1.1 200 OK\r\n")) { _ in }
+        let filler = ByteBuffer(string: "X-Filler: " + String(repeating: "a", count: 1000) + "\r\n")
+        #expect(throws: HTTPParserError.headerOverflow) {
+            for _ in 0..<100 { try parser.feed(filler) { _ in } }
+        }
+    }
+
+    @Test func aLargeBodyIsPassedAsSlicesOfTheInput() throws {
+        let parser = UpstreamResponseParser()
+        var received = 0
+        var ended = false
+        try parser.feed(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 3014656\r\n\r\n")) { _ in }
+        let chunk = ByteBuffer(repeating: 120, count: 64 * 1024)
+        while !ended {
+            try parser.feed(chunk) { event in
+                switch event {
+                case .body(let body): received += body.readableBytes
+                case .end: ended = true
+                case .head: Issue.record("a second head")
+                }
+            }
+        }
+        #expect(received == 46 * 64 * 1024)
+    }
+}
