@@ -74,7 +74,7 @@ enum HopByHop {
 
 /// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
 @inline(__always)
-private func bytesEqualIgnoringCase(_ bytes: Substring.UTF8View, _ lower: StaticString) -> Bool {
+func bytesEqualIgnoringCase(_ bytes: Substring.UTF8View, _ lower: StaticString) -> Bool {
     guard bytes.count == lower.utf8CodeUnitCount else { return false }
     var i = 0
     for byte in bytes {

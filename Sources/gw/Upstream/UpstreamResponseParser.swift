@@ -181,8 +181,8 @@ final class UpstreamResponseParser {
                     last = utf8.index(before: last)
                 }
                 let element = utf8[first..<last]
-                if element.count == 5 && lowercaseEquals(element, "close") { close = true }
-                if element.count == 10 && lowercaseEquals(element, "keep-alive") { keepAlive = true }
+                if element.count == 5 && bytesEqualIgnoringCase(element, "close") { close = true }
+                if element.count == 10 && bytesEqualIgnoringCase(element, "keep-alive") { keepAlive = true }
                 start = end < utf8.endIndex ? utf8.index(after: end) : end
             }
         }
@@ -359,18 +359,6 @@ final class UpstreamResponseParser {
         buffer.moveReaderIndex(forwardBy: 2)
         return line
     }
-}
-
-/// ASCII case-insensitive equality of bytes with `lower` (already lowercase).
-private func lowercaseEquals(_ bytes: Substring.UTF8View, _ lower: StaticString) -> Bool {
-    guard bytes.count == lower.utf8CodeUnitCount else { return false }
-    var i = 0
-    for byte in bytes {
-        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
-        if folded != lower.utf8Start[i] { return false }
-        i += 1
-    }
-    return true
 }
 
 @inline(__always)
