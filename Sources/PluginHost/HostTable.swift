@@ -362,14 +362,14 @@ private func metadataKey(_ ns: gw_str, _ key: gw_str) -> String {
 /// instead of three for two conversions and a concatenation).
 private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ second: UnsafeRawBufferPointer) -> String {
     let count = first.count + 1 + second.count
-    let joined = String(unsafeUninitializedCapacity: count) { out in
+    // Invalid UTF-8 is repaired, as String(decoding:) does.
+    return String(unsafeUninitializedCapacity: count) { out in
         let raw = UnsafeMutableRawBufferPointer(out)
         if !first.isEmpty { raw.baseAddress!.copyMemory(from: first.baseAddress!, byteCount: first.count) }
         raw[first.count] = separator
         if !second.isEmpty { (raw.baseAddress! + first.count + 1).copyMemory(from: second.baseAddress!, byteCount: second.count) }
         return count
     }
-    return joined  // invalid UTF-8 is repaired, as String(decoding:) does
 }
 
 private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
@@ -391,9 +391,8 @@ private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, Unsa
 
 private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
     let plugin = LoadedPlugin.from(p)
-    return plugin.name.utf8.withContiguousStorageIfAvailable { name in
-        (plugin, joinedKey(UnsafeRawBufferPointer(name), separator: 0, key.buffer))
-    } ?? (plugin, plugin.name + "\u{0}" + key.string)
+    var name = plugin.name
+    return (plugin, name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, key.buffer) })
 }
 
 private let hostKVGet:

@@ -120,11 +120,15 @@ final class RouteTable: Sendable {
         let captures: [Substring?]
     }
 
-    /// `host`: the request's Host header when the caller already has it (nil: look it up).
-    func match(_ head: HTTPRequestHead, host knownHost: String?? = nil) -> Match? {
+    func match(_ head: HTTPRequestHead) -> Match? {
+        match(head, host: head.headers.first(name: "host"))
+    }
+
+    /// `host`: the request's Host header, when the caller has already scanned the headers.
+    func match(_ head: HTTPRequestHead, host: String?) -> Match? {
         let uri = head.uri
         let path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
-        let host = (knownHost ?? head.headers.first(name: "host")) ?? ""
+        let host = host ?? ""
         let method = head.method.rawValue
         for route in routes {
             if let captures = route.match(method: method, host: host, path: path, headers: head.headers) {

@@ -74,8 +74,7 @@ final class Exchange {
 
     // MARK: - Start
 
-    func start(_ head: HTTPRequestHead, scan: RequestHeadScan? = nil) {
-        let scan = scan ?? RequestHeadScan(head.headers)
+    func start(_ head: HTTPRequestHead, scan: RequestHeadScan) {
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
@@ -85,7 +84,7 @@ final class Exchange {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
             return
         }
-        guard let match = state.routes.match(head, host: .some(scan.host)) else {
+        guard let match = state.routes.match(head, host: scan.host) else {
             fail(status: .notFound, type: "no_route", message: "no route matches \(head.method.rawValue) \(head.uri)", close: false)
             return
         }

@@ -36,24 +36,12 @@ enum HopByHop {
     /// Tokens of a `Connection` value other than close, keep-alive and
     /// transfer-encoding, lowercased.
     private static func collectListed(_ value: String, into listed: inout [String]) {
-        let utf8 = value.utf8
-        var index = utf8.startIndex
-        while index < utf8.endIndex {
-            var end = index
-            while end < utf8.endIndex, utf8[end] != UInt8(ascii: ",") { end = utf8.index(after: end) }
-            var first = index
-            var last = end
-            while first < last, utf8[first] == 32 || utf8[first] == 9 { first = utf8.index(after: first) }
-            while last > first, utf8[utf8.index(before: last)] == 32 || utf8[utf8.index(before: last)] == 9 {
-                last = utf8.index(before: last)
-            }
-            let token = utf8[first..<last]
-            if !token.isEmpty && !bytesEqualIgnoringCase(token, "close") && !bytesEqualIgnoringCase(token, "keep-alive")
+        forEachListElement(value) { token in
+            if !bytesEqualIgnoringCase(token, "close") && !bytesEqualIgnoringCase(token, "keep-alive")
                 && !bytesEqualIgnoringCase(token, "transfer-encoding")
             {
                 listed.append(String(decoding: token, as: UTF8.self).lowercased())
             }
-            index = end < utf8.endIndex ? utf8.index(after: end) : end
         }
     }
 
@@ -69,6 +57,25 @@ enum HopByHop {
             if asciiEqualsIgnoringCase(name, candidate) { return index }
         }
         return nil
+    }
+}
+
+/// Each non-empty element of a comma-separated header value (RFC 9110 §5.6.1), with
+/// the optional whitespace around it trimmed; no allocation.
+func forEachListElement(_ value: String, _ body: (Substring.UTF8View) -> Void) {
+    let utf8 = value.utf8
+    var index = utf8.startIndex
+    while index < utf8.endIndex {
+        var end = index
+        while end < utf8.endIndex, utf8[end] != UInt8(ascii: ",") { end = utf8.index(after: end) }
+        var first = index
+        var last = end
+        while first < last, utf8[first] == 32 || utf8[first] == 9 { first = utf8.index(after: first) }
+        while last > first, utf8[utf8.index(before: last)] == 32 || utf8[utf8.index(before: last)] == 9 {
+            last = utf8.index(before: last)
+        }
+        if first < last { body(Substring(value)[first..<last].utf8) }
+        index = end < utf8.endIndex ? utf8.index(after: end) : end
     }
 }
 

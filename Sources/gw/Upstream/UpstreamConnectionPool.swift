@@ -13,9 +13,8 @@ final class UpstreamConnectionPool {
     /// The loop's arena for views handed to plugins.
     let hookArena = HookArena()
     /// Idle connections per pool key. The list is a class so taking and returning a
-    /// connection mutates it in place: an optional-chained mutation of an array held
-    /// in a dictionary (`idle[key]?.popLast()`) copied the whole array (and retained
-    /// every connection in it) on each request.
+    /// connection mutates it in place: the optional-chained `idle[key]?.popLast()` on
+    /// a dictionary of arrays allocated 1-3 times per request (uprobe malloc count).
     private var idle: [String: IdleList] = [:]
 
     private final class IdleList {

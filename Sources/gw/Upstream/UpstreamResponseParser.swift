@@ -169,21 +169,9 @@ final class UpstreamResponseParser {
         var close = false
         var keepAlive = false
         for (name, value) in head.headers where name.utf8.count == 10 && asciiEqualsIgnoringCase(name, "connection") {
-            var start = value.utf8.startIndex
-            let utf8 = value.utf8
-            while start < utf8.endIndex {
-                var end = start
-                while end < utf8.endIndex && utf8[end] != 44 { end = utf8.index(after: end) }
-                var first = start
-                var last = end
-                while first < last && (utf8[first] == 32 || utf8[first] == 9) { first = utf8.index(after: first) }
-                while last > first && (utf8[utf8.index(before: last)] == 32 || utf8[utf8.index(before: last)] == 9) {
-                    last = utf8.index(before: last)
-                }
-                let element = utf8[first..<last]
-                if element.count == 5 && bytesEqualIgnoringCase(element, "close") { close = true }
-                if element.count == 10 && bytesEqualIgnoringCase(element, "keep-alive") { keepAlive = true }
-                start = end < utf8.endIndex ? utf8.index(after: end) : end
+            forEachListElement(value) { element in
+                if bytesEqualIgnoringCase(element, "close") { close = true }
+                if bytesEqualIgnoringCase(element, "keep-alive") { keepAlive = true }
             }
         }
         if close { return false }
