@@ -2,25 +2,33 @@ import NIOCore
 import NIOHTTP1
 import PluginHost
 
-/// The per-connection handler on the client side: parses nothing itself (NIO's
-/// decoder does), routes each request and drives one `Exchange` at a time.
-/// Pipelined requests wait in `queued` while reads are held.
+/// The per-connection handler on the client side, and the only one (after TLS):
+/// it parses requests (`RequestDecoder`, llhttp) and frames responses itself,
+/// routes each request and drives one `Exchange` at a time. Pipelined requests
+/// wait in `queued` while reads are held.
+///
+/// NIO's `HTTPRequestDecoder` (in a `ByteToMessageHandler`) and `HTTPResponseEncoder`
+/// used to sit in front of it; every request and response part crossed them as a
+/// boxed `NIOAny`, which cost more than parsing and framing.
 ///
 /// It also keeps the connection's two timers: the keep-alive idle timeout and the
 /// request-head timeout (slow-header clients, "slowloris"). They used to be two
 /// handlers of their own in front of the decoder; every read and write crossed
 /// both, which cost more than the timers themselves.
 final class DownstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let gateway: Gateway
     let scheme: String
     private(set) var context: ChannelHandlerContext?
     var clientAddress = ""
     var exchange: Exchange?
-    private var queued: [HTTPServerRequestPart] = []
+    private let decoder = RequestDecoder()
+    private var queued: [RequestPart] = []
+    /// The response being written is chunked by gw (see `writeResponseHead`).
+    private var chunkedResponse = false
     private var readPending = false
     /// A finished exchange whose request had no body still owes us its `.end`.
     private var awaitingEnd = false
@@ -70,10 +78,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(unwrapInboundIn(data), context: context)
+        let error = decoder.feed(unwrapInboundIn(data))
+        for part in decoder.parts { handle(part, context: context) }
+        if let error { requestMalformed(error, context: context) }
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: RequestPart, context: ChannelHandlerContext) {
         if awaitingEnd {
             switch part {
             case .end:
@@ -110,8 +120,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
     }
 
-    private func begin(_ part: HTTPServerRequestPart) {
-        guard case .head(let head) = part, let context else { return }
+    private func begin(_ part: RequestPart) {
+        guard case .head(let head, let keepAlive) = part, let context else { return }
         awaitingHead = false
         headTimer?.cancel()
         headTimer = nil
@@ -120,7 +130,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let scan = RequestHeadScan(head.headers)
         let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
-        exchange.start(head, scan: scan)
+        exchange.start(head, keepAlive: keepAlive, scan: scan)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -137,16 +147,23 @@ final class DownstreamHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError {
-            let (status, type) = Self.classify(parserError)
-            if exchange == nil || exchange?.responseStarted == false {
-                exchange?.abandon()
-                exchange = nil
-                writeError(status: status, type: type, message: "malformed request: \(parserError)", close: true)
-                return
-            }
+    /// The client sent bytes that are not HTTP/1.1: 400 (431 for an oversized head)
+    /// and close, or just close if a response is already under way.
+    private func requestMalformed(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        queued.removeAll()
+        if exchange == nil || exchange?.responseStarted == false {
+            exchange?.abandon()
+            exchange = nil
+            let (status, type) = Self.classify(error)
+            writeError(status: status, type: type, message: "malformed request: \(decoder.failureReason)", close: true)
+            return
         }
+        exchange?.clientGone()
+        exchange = nil
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
         exchange?.clientGone()
         exchange = nil
         context.close(promise: nil)
@@ -274,14 +291,115 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headers.add(name: "x-gw-error", value: type)
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if close { headers.add(name: "connection", value: "close") }
-        context.write(self.wrapOutboundOut(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(self.wrapOutboundOut(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-        let done = context.writeAndFlush(self.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        writeResponseHead(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
+        writeResponseBody(ByteBuffer(string: body))
+        let done = writeResponseEnd(needsFuture: true)!
+        context.flush()
         if close && exchange == nil {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
         return done
     }
+
+    // MARK: - Response framing (HTTP/1.1, RFC 9112 §6)
+
+    /// Write a response head. A 1xx, 204 or 304 carries no body: its framing
+    /// headers go. Otherwise `Content-Length` frames the body if present (a
+    /// `Transfer-Encoding` beside it goes); else an HTTP/1.1 client gets it chunked
+    /// by gw and an HTTP/1.0 one gets it delimited by the close. `bodiless`: the
+    /// answer to HEAD, which keeps the headers the GET would have had and no body.
+    func writeResponseHead(_ head: HTTPResponseHead, bodiless: Bool = false) {
+        guard let context else { return }
+        var head = head
+        let informational = head.status.code < 200
+        if !head.status.mayHaveResponseBody {
+            head.headers.remove(name: "content-length")
+            head.headers.remove(name: "transfer-encoding")
+            if !informational { chunkedResponse = false }
+        } else if bodiless {
+            chunkedResponse = false
+        } else {
+            var hasLength = false
+            var hasTransferEncoding = false
+            for (name, _) in head.headers {
+                if name.utf8.count == 14 && asciiEqualsIgnoringCase(name, "content-length") { hasLength = true }
+                if name.utf8.count == 17 && asciiEqualsIgnoringCase(name, "transfer-encoding") { hasTransferEncoding = true }
+            }
+            if hasLength {
+                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
+                chunkedResponse = false
+            } else if head.version.minor >= 1 {
+                if hasTransferEncoding {
+                    head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+                } else {
+                    head.headers.add(name: "transfer-encoding", value: "chunked")
+                }
+                chunkedResponse = true
+            } else {
+                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
+                chunkedResponse = false
+            }
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        Self.writeStatusLine(head, into: &buffer)
+        for (name, value) in head.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
+        if head.status == .ok && head.version == .http1_1 {
+            buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
+            return
+        }
+        buffer.writeStaticString(head.version.minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ")
+        let code = Int(head.status.code)
+        buffer.writeInteger(UInt8(48 + code / 100 % 10))
+        buffer.writeInteger(UInt8(48 + code / 10 % 10))
+        buffer.writeInteger(UInt8(48 + code % 10))
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// Write response body bytes (as one chunk if gw chunks this response).
+    func writeResponseBody(_ body: ByteBuffer) {
+        guard let context, body.readableBytes > 0 else { return }
+        guard chunkedResponse else {
+            context.write(wrapOutboundOut(body), promise: nil)
+            return
+        }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(body.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
+        context.write(wrapOutboundOut(Self.crlf), promise: nil)
+    }
+
+    /// End the response (the last chunk if chunked). With `needsFuture`, the future
+    /// completes once everything written so far is on the wire (after a flush).
+    @discardableResult
+    func writeResponseEnd(needsFuture: Bool = false) -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        let promise = needsFuture ? context.eventLoop.makePromise(of: Void.self) : nil
+        if chunkedResponse {
+            chunkedResponse = false
+            context.write(wrapOutboundOut(Self.lastChunk), promise: promise)
+        } else if let promise {
+            // Completes in order, after the writes before it.
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        }
+        return promise?.futureResult
+    }
+
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     // MARK: - Request ids
 

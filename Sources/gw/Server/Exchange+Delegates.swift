@@ -45,11 +45,10 @@ extension Exchange: FilterChainRunDelegate {
         done = true
         responseStarted = true
         run.finish()
-        context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.head(head)), promise: nil)
-        if reply.body.readableBytes > 0 && !isHEAD {
-            context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.body(.byteBuffer(reply.body))), promise: nil)
-        }
-        let lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+        downstream.writeResponseHead(head, bodiless: isHEAD)
+        if !isHEAD { downstream.writeResponseBody(reply.body) }
+        let lastWrite = downstream.writeResponseEnd(needsFuture: true)
+        context.flush()
         downstream.exchangeFinished(self, keepAlive: !closeAfterResponse, lastWrite: lastWrite)
     }
 

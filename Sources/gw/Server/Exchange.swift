@@ -74,9 +74,9 @@ final class Exchange {
 
     // MARK: - Start
 
-    func start(_ head: HTTPRequestHead, scan: RequestHeadScan) {
+    func start(_ head: HTTPRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
         clientVersion = head.version
-        clientKeepAlive = head.isKeepAlive
+        clientKeepAlive = keepAlive
         isHEAD = head.method == .HEAD
         expectsBody = scan.hasBody
         let limits = state.config.limits
@@ -322,7 +322,8 @@ final class Exchange {
         connection.flush()
         if expectContinue && !requestComplete {
             expectContinue = false
-            context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.head(HTTPResponseHead(version: clientVersion, status: .continue))), promise: nil)
+            downstream.writeResponseHead(HTTPResponseHead(version: clientVersion, status: .continue))
+            context.flush()
         }
         if requestForwardedEnd { armFirstByteTimer() }
         downstream.maybeResumeReads()
@@ -427,14 +428,14 @@ final class Exchange {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
         responseStarted = true
-        context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.head(head)), promise: nil)
+        downstream.writeResponseHead(head, bodiless: isHEAD)
         downstreamNeedsFlush = true
     }
 
     func forwardResponseBody(_ body: ByteBuffer, end: Bool) {
         guard !done else { return }
         if body.readableBytes > 0 {
-            context.write(downstream.wrapOutboundOut(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+            downstream.writeResponseBody(body)
             downstreamNeedsFlush = true
         }
         if end {
@@ -455,11 +456,12 @@ final class Exchange {
         let keepAlive = !closeAfterResponse && (requestComplete || !expectsBody)
         let lastWrite: EventLoopFuture<Void>?
         if keepAlive && !downstream.gateway.isDraining {
-            context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)), promise: nil)
+            downstream.writeResponseEnd()
             lastWrite = nil
         } else {
-            lastWrite = context.writeAndFlush(downstream.wrapOutboundOut(HTTPServerResponsePart.end(nil)))
+            lastWrite = downstream.writeResponseEnd(needsFuture: true)
         }
+        context.flush()
         downstreamNeedsFlush = false
         downstream.exchangeFinished(self, keepAlive: keepAlive, lastWrite: lastWrite)
     }

@@ -4,10 +4,10 @@ import NIOPosix
 import NIOSSL
 import NIOConcurrencyHelpers
 
-/// Binds a proxy listener. Each connection gets NIO's HTTP/1 decoder and encoder
-/// and a `DownstreamHandler`, nothing else: no pipelining helper (it costs two
-/// epoll_ctl per request; the handler queues pipelined requests itself) and no
-/// timeout handlers (the handler keeps the idle and request-head timers).
+/// Binds a proxy listener. Each connection gets a `DownstreamHandler` (after TLS)
+/// and nothing else: it parses and frames HTTP/1.1 itself, queues pipelined
+/// requests (NIO's pipelining helper costs two epoll_ctl per request) and keeps the
+/// idle and request-head timers.
 enum ProxyServer {
     static func bind(listener: GatewayConfig.Listener, tls: NIOSSLContext?, gateway: Gateway) async throws -> any Channel {
         let idle = gateway.currentState().config.timeouts.idle
@@ -22,8 +22,6 @@ enum ProxyServer {
                 do {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try sync.addHandler(HTTPResponseEncoder(configuration: .init()))
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         DownstreamHandler(gateway: gateway, scheme: scheme, idleTimeout: idle, headTimeout: headTimeout))
                     gateway.connections.register(channel)

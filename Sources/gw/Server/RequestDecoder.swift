@@ -1,0 +1,253 @@
+import CNIOLLHTTP
+import NIOCore
+import NIOHTTP1
+
+/// One parsed piece of a client request.
+enum RequestPart {
+    /// `keepAlive`: llhttp's verdict from the version and `Connection` header.
+    case head(HTTPRequestHead, keepAlive: Bool)
+    case body(ByteBuffer)
+    case end
+}
+
+/// HTTP/1.1 request parser for client connections, called by `DownstreamHandler`
+/// itself: llhttp (NIO's vendored copy, strict: no lenient flag is ever set, so
+/// CL+TE, duplicate or malformed Content-Length, a Transfer-Encoding not ending in
+/// `chunked`, obs-fold, bare CR/LF and bad token bytes are all refused) without
+/// NIO's `ByteToMessageHandler` and `HTTPRequestDecoder` around it. Those cost two
+/// pipeline handlers, a boxed `NIOAny` per part and a cumulation buffer; here the
+/// head's bytes are copied once into a reused scratch array and the body parts
+/// are slices of the bytes read (no copy).
+///
+/// `Upgrade` is not honoured (gw tunnels no protocol): the parser is told the
+/// request is not an upgrade, so it goes on as plain HTTP and the `Upgrade` and
+/// `Connection` headers are dropped as hop-by-hop when forwarding. Trailer fields
+/// of a chunked body are parsed and dropped.
+final class RequestDecoder {
+    /// Largest request head (request line and fields) accepted.
+    static let maxHeadBytes = 64 * 1024
+
+    /// Parts found by the last `feed`, in order.
+    private(set) var parts: [RequestPart] = []
+
+    private let parser: UnsafeMutablePointer<llhttp_t>
+    /// The request line's target and the header fields' bytes, back to back.
+    private var scratch: [UInt8] = []
+    private var urlEnd = 0
+    /// Per field: where its name starts, where its value starts (= name end), where it ends.
+    private var fields: [(name: Int, value: Int, end: Int)] = []
+    private var phase = Phase.idle
+    private var failure: HTTPParserError?
+    /// What was wrong, for the 400 answer: llhttp's reason or one of gw's checks.
+    private(set) var failureReason = ""
+    /// The buffer being parsed and its bytes' address, for body slices.
+    private var input = ByteBuffer()
+    private var inputBase: UnsafeRawPointer?
+
+    private enum Phase {
+        case idle, url, fields, name, value, body
+    }
+
+    init() {
+        parser = .allocate(capacity: 1)
+        c_nio_llhttp_init(parser, HTTP_REQUEST, requestSettings)
+        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        parser.deallocate()
+    }
+
+    /// Parse the next bytes from the client. The parts found are in `parts` (also
+    /// those before an error); the error, if any, is final.
+    func feed(_ buffer: ByteBuffer) -> HTTPParserError? {
+        parts.removeAll(keepingCapacity: true)
+        if let failure { return failure }
+        input = buffer
+        let errno = buffer.withUnsafeReadableBytes { bytes -> llhttp_errno_t in
+            inputBase = bytes.baseAddress
+            defer { inputBase = nil }
+            return c_nio_llhttp_execute(parser, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        input = ByteBuffer()
+        guard errno != HPE_OK else { return nil }
+        let error = failure ?? Self.error(errno)
+        if failureReason.isEmpty, let reason = c_nio_llhttp_get_error_reason(parser) { failureReason = String(cString: reason) }
+        failure = error
+        return error
+    }
+
+    // MARK: - llhttp callbacks
+
+    fileprivate static func from(_ parser: UnsafeMutablePointer<llhttp_t>?) -> RequestDecoder {
+        Unmanaged<RequestDecoder>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    }
+
+    fileprivate func onMessageBegin() -> Int32 {
+        scratch.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        urlEnd = 0
+        phase = .url
+        return 0
+    }
+
+    fileprivate func onURL(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+        append(at, length)
+    }
+
+    fileprivate func onURLComplete() -> Int32 {
+        urlEnd = scratch.count
+        phase = .fields
+        return 0
+    }
+
+    // Trailer fields (after the head, `.body`) are parsed and dropped. The
+    // `_complete` callbacks come for empty values too, which the data ones do not.
+
+    fileprivate func onHeaderField(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+        guard phase != .body else { return 0 }
+        if phase != .name {
+            fields.append((scratch.count, scratch.count, scratch.count))
+            phase = .name
+        }
+        return append(at, length)
+    }
+
+    fileprivate func onHeaderFieldComplete() -> Int32 {
+        guard phase != .body else { return 0 }
+        fields[fields.count - 1].value = scratch.count
+        phase = .value
+        return 0
+    }
+
+    fileprivate func onHeaderValue(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+        guard phase != .body else { return 0 }
+        return append(at, length)
+    }
+
+    fileprivate func onHeaderValueComplete() -> Int32 {
+        guard phase != .body else { return 0 }
+        fields[fields.count - 1].end = scratch.count
+        phase = .fields
+        return 0
+    }
+
+    private func append(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+        guard scratch.count + length <= Self.maxHeadBytes else {
+            return refuse(.headerOverflow, "the request head exceeds \(Self.maxHeadBytes) bytes")
+        }
+        if let at, length > 0 {
+            scratch.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
+        }
+        return 0
+    }
+
+    fileprivate func onHeadersComplete() -> Int32 {
+        phase = .body
+        let major = parser.pointee.http_major
+        let minor = parser.pointee.http_minor
+        guard major == 1 else { return refuse(.invalidVersion, "HTTP/\(major).\(minor) is not HTTP/1.x") }
+        // RFC 9112 §6.1: an HTTP/1.0 recipient cannot know chunked framing; a 1.0
+        // request that claims it is ambiguous, a smuggling pattern (nginx refuses it too).
+        let flags = parser.pointee.flags
+        if flags & UInt16(F_TRANSFER_ENCODING.rawValue) != 0 {
+            if minor == 0 { return refuse(.unknown, "Transfer-Encoding in an HTTP/1.0 request") }
+            // llhttp refuses this too, but only after this callback: refused here, the
+            // head is never handed on (and never reaches an upstream connection).
+            if flags & UInt16(F_CHUNKED.rawValue) == 0 {
+                return refuse(.unknown, "the request's Transfer-Encoding does not end in chunked")
+            }
+        }
+        // Not a protocol switch: llhttp then parses what follows as HTTP again.
+        parser.pointee.upgrade = 0
+        let version = HTTPVersion(major: 1, minor: Int(minor))
+        let head = scratch.withUnsafeBufferPointer { bytes -> HTTPRequestHead in
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(fields.count)
+            for field in fields {
+                headers.add(
+                    name: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name..<field.value]), as: UTF8.self),
+                    value: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.value..<field.end]), as: UTF8.self))
+            }
+            let uri = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<urlEnd]), as: UTF8.self)
+            return HTTPRequestHead(version: version, method: Self.method(parser.pointee.method), uri: uri, headers: headers)
+        }
+        parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
+        return 0
+    }
+
+    fileprivate func onBody(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+        guard let at, let inputBase, length > 0 else { return 0 }
+        let offset = UnsafeRawPointer(at) - inputBase
+        if let slice = input.getSlice(at: input.readerIndex + offset, length: length) { parts.append(.body(slice)) }
+        return 0
+    }
+
+    fileprivate func onMessageComplete() -> Int32 {
+        phase = .idle
+        parts.append(.end)
+        // nodejs/llhttp#202 (as NIO does): a stale length must not leak into the next message.
+        parser.pointee.content_length = 0
+        return 0
+    }
+
+    private func refuse(_ error: HTTPParserError, _ reason: String) -> Int32 {
+        failure = error
+        failureReason = reason
+        return -1
+    }
+
+    // MARK: - Mapping
+
+    private static func method(_ raw: UInt8) -> HTTPMethod {
+        switch UInt32(raw) {
+        case HTTP_GET.rawValue: return .GET
+        case HTTP_POST.rawValue: return .POST
+        case HTTP_PUT.rawValue: return .PUT
+        case HTTP_DELETE.rawValue: return .DELETE
+        case HTTP_HEAD.rawValue: return .HEAD
+        case HTTP_PATCH.rawValue: return .PATCH
+        case HTTP_OPTIONS.rawValue: return .OPTIONS
+        case HTTP_CONNECT.rawValue: return .CONNECT
+        case HTTP_TRACE.rawValue: return .TRACE
+        default: return .RAW(value: String(cString: c_nio_llhttp_method_name(llhttp_method(rawValue: UInt32(raw)))))
+        }
+    }
+
+    private static func error(_ errno: llhttp_errno_t) -> HTTPParserError {
+        switch errno {
+        case HPE_INVALID_METHOD: return .invalidMethod
+        case HPE_INVALID_URL: return .invalidURL
+        case HPE_INVALID_VERSION: return .invalidVersion
+        case HPE_INVALID_HEADER_TOKEN, HPE_UNEXPECTED_SPACE: return .invalidHeaderToken
+        case HPE_INVALID_CONTENT_LENGTH: return .invalidContentLength
+        case HPE_UNEXPECTED_CONTENT_LENGTH: return .unexpectedContentLength
+        case HPE_INVALID_CHUNK_SIZE: return .invalidChunkSize
+        case HPE_LF_EXPECTED, HPE_CR_EXPECTED: return .lfExpected
+        case HPE_INVALID_CONSTANT: return .invalidConstant
+        case HPE_STRICT: return .strictModeAssertion
+        default: return .unknown
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RequestDecoder: Sendable {}
+
+/// The callbacks, shared by every parser (they find their decoder through `data`).
+/// Written once, before any parser exists, and only read after.
+nonisolated(unsafe) private let requestSettings: UnsafeMutablePointer<llhttp_settings_t> = {
+    let settings = UnsafeMutablePointer<llhttp_settings_t>.allocate(capacity: 1)
+    c_nio_llhttp_settings_init(settings)
+    settings.pointee.on_message_begin = { RequestDecoder.from($0).onMessageBegin() }
+    settings.pointee.on_url = { RequestDecoder.from($0).onURL($1, $2) }
+    settings.pointee.on_url_complete = { RequestDecoder.from($0).onURLComplete() }
+    settings.pointee.on_header_field = { RequestDecoder.from($0).onHeaderField($1, $2) }
+    settings.pointee.on_header_field_complete = { RequestDecoder.from($0).onHeaderFieldComplete() }
+    settings.pointee.on_header_value = { RequestDecoder.from($0).onHeaderValue($1, $2) }
+    settings.pointee.on_header_value_complete = { RequestDecoder.from($0).onHeaderValueComplete() }
+    settings.pointee.on_headers_complete = { RequestDecoder.from($0).onHeadersComplete() }
+    settings.pointee.on_body = { RequestDecoder.from($0).onBody($1, $2) }
+    settings.pointee.on_message_complete = { RequestDecoder.from($0).onMessageComplete() }
+    return settings
+}()

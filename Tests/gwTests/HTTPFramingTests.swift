@@ -1,0 +1,173 @@
+import GatewayTestSupport
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import gw
+
+extension EndToEnd {
+    /// What gw accepts from clients (llhttp, strict, driven by `RequestDecoder`): every
+    /// ambiguous or malformed framing is refused before anything reaches an upstream.
+    @Suite struct RequestFraming {
+        /// Refused on the head: the upstream never even sees a connection.
+        @Test(arguments: [
+            ("CL and TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            ("TE and CL", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"),
+            ("CL list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello"),
+            ("CL sign", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello"),
+            ("CL overflow", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            ("TE not chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"),
+            ("TE chunked not last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"),
+            ("TE in HTTP/1.0", "POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            ("obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n"),
+            ("space before colon", "GET / HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n"),
+            ("NUL in a value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n"),
+            ("bare CR", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"),
+            ("bare LF", "GET / HTTP/1.1\nHost: x\n\n"),
+            ("space in the target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"),
+            ("HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            ("HTTP/1.2", "GET / HTTP/1.2\r\nHost: x\r\n\r\n"),
+        ])
+        func anAmbiguousHeadGets400AndNeverReachesTheUpstream(_ name: String, _ bytes: String) async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: bytes)
+                #expect(answer.hasPrefix("HTTP/1.1 400 "), "\(name): \(answer)")
+                #expect(answer.contains("\"bad_request\""), "\(name)")
+                #expect(answer.lowercased().contains("connection: close"), "\(name)")
+                #expect(upstream.connectionCount == 0, "\(name)")
+            }
+        }
+
+        /// Refused in the body: the upstream never gets a complete request.
+        @Test(arguments: [
+            ("chunk size 0x", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"),
+            ("chunk size sign", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n"),
+            ("chunk size overflow", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+            ("chunk data too long", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n"),
+        ])
+        func aMalformedChunkedBodyGets400AndTheUpstreamNoRequest(_ name: String, _ bytes: String) async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: bytes)
+                #expect(answer.hasPrefix("HTTP/1.1 400 "), "\(name): \(answer)")
+                #expect(upstream.requestCount == 0, "\(name)")
+            }
+        }
+
+        @Test func aHeadOver64KiBGets431() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 70_000))\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 431 "), "answer: \(answer.prefix(200))")
+                #expect(upstream.connectionCount == 0)
+            }
+        }
+
+        @Test func trailersAreDroppedAndThePipelinedRequestAfterThemIsAnswered() async throws {
+            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
+                        + "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "answer: \(answer)")
+                let seen = upstream.requests
+                #expect(seen.map(\.head.uri) == ["/first", "/second"])
+                #expect(seen.first?.bodyText == "abc")
+                #expect(seen.first?.header("x-trailer") == nil)
+            }
+        }
+
+        @Test func anEmptyHeaderValueIsForwardedEmptyAndTheNextFieldIntact() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                _ = try await RawConnection.exchange(
+                    port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-Next: 2\r\nConnection: close\r\n\r\n")
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.header("x-empty") == "")
+                #expect(seen.header("x-next") == "2")
+            }
+        }
+
+        @Test func anUpgradeRequestIsAnsweredAsPlainHTTPAndTheConnectionGoesOn() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                        + "GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "answer: \(answer)")
+                #expect(upstream.requests.map(\.head.uri) == ["/ws", "/after"])
+                #expect(upstream.requests.first?.header("upgrade") == nil, "Upgrade is hop-by-hop")
+            }
+        }
+
+        /// The head arrives a few bytes per read: names, values and the target are
+        /// reassembled across llhttp callbacks.
+        @Test func aHeadSplitAcrossManyReadsIsReassembled() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let text = "GET /split/path?q=1 HTTP/1.1\r\nHost: x\r\nX-Long-Name: some value here\r\nX-Empty:\r\nConnection: close\r\n\r\n"
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connect(host: "127.0.0.1", port: gw.port).get()
+                let bytes = Array(text.utf8)
+                for start in stride(from: 0, to: bytes.count, by: 3) {
+                    try await channel.writeAndFlush(ByteBuffer(bytes: bytes[start..<min(start + 3, bytes.count)]))
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                try? await channel.closeFuture.get()
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.uri == "/split/path?q=1")
+                #expect(seen.header("x-long-name") == "some value here")
+                #expect(seen.header("x-empty") == "")
+            }
+        }
+    }
+
+    /// How gw frames what it sends clients (`DownstreamHandler.writeResponseHead`).
+    @Suite struct ResponseFraming {
+        func withRawUpstream(answer: String, _ body: (RawUpstream, RunningGateway) async throws -> Void) async throws {
+            let upstream = try await RawUpstream.start(answer: answer)
+            do {
+                try await withGateway(yaml: gatewayYAML(upstreamPort: upstream.port, routes: proxyRoute())) { gw in
+                    try await body(upstream, gw)
+                }
+            } catch {
+                await upstream.stop()
+                throw error
+            }
+            await upstream.stop()
+        }
+
+        @Test func aBodyDelimitedByTheUpstreamsCloseIsChunkedForAnHTTP11Client() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world") { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "answer: \(answer)")
+                #expect(answer.lowercased().contains("\r\ntransfer-encoding: chunked\r\n"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"), "answer: \(answer)")
+            }
+        }
+
+        @Test func anHTTP10ClientGetsTheBodyUnchunkedUntilTheClose() async throws {
+            for upstreamAnswer in [
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n",
+            ] {
+                try await withRawUpstream(answer: upstreamAnswer) { _, gw in
+                    let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                    #expect(answer.hasPrefix("HTTP/1.0 200 OK\r\n"), "answer: \(answer)")
+                    #expect(!answer.lowercased().contains("transfer-encoding"), "answer: \(answer)")
+                    #expect(answer.hasSuffix("\r\n\r\nhello world"), "answer: \(answer)")
+                }
+            }
+        }
+
+        @Test func a204CarriesNoFramingHeaders() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n") { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 204 No Content\r\n"), "answer: \(answer)")
+                #expect(answer.lowercased().contains("x-kept: yes"))
+                #expect(!answer.lowercased().contains("content-length"), "answer: \(answer)")
+                #expect(!answer.lowercased().contains("transfer-encoding"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\n"))
+            }
+        }
+    }
+}
