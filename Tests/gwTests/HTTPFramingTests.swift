@@ -77,6 +77,22 @@ extension EndToEnd {
             }
         }
 
+        /// The body is de-chunked on the way in and chunked again by gw on the way out,
+        /// whatever the method and however the client spelled the coding.
+        @Test func aChunkedBodyIsReChunkedForTheUpstreamWhateverTheMethod() async throws {
+            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "DELETE /item HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+                        + "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "answer: \(answer)")
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.method == .DELETE)
+                #expect(seen.bodyText == "abcdef")
+                #expect(seen.header("transfer-encoding") == "chunked")
+            }
+        }
+
         @Test func anEmptyHeaderValueIsForwardedEmptyAndTheNextFieldIntact() async throws {
             try await withProxy(.echo) { upstream, gw in
                 _ = try await RawConnection.exchange(

@@ -319,12 +319,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         } else if bodiless {
             chunkedResponse = false
         } else {
-            var hasLength = false
-            var hasTransferEncoding = false
-            for (name, _) in head.headers {
-                if name.utf8.count == 14 && asciiEqualsIgnoringCase(name, "content-length") { hasLength = true }
-                if name.utf8.count == 17 && asciiEqualsIgnoringCase(name, "transfer-encoding") { hasTransferEncoding = true }
-            }
+            let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
             if hasLength {
                 if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
                 chunkedResponse = false
@@ -342,13 +337,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         Self.writeStatusLine(head, into: &buffer)
-        for (name, value) in head.headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        buffer.writeHTTPFields(head.headers)
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -374,12 +363,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(body), promise: nil)
             return
         }
-        var size = context.channel.allocator.buffer(capacity: 18)
-        size.writeString(String(body.readableBytes, radix: 16))
-        size.writeStaticString("\r\n")
-        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(HTTP1Framing.chunkSizeLine(body.readableBytes, allocator: context.channel.allocator)), promise: nil)
         context.write(wrapOutboundOut(body), promise: nil)
-        context.write(wrapOutboundOut(Self.crlf), promise: nil)
+        context.write(wrapOutboundOut(HTTP1Framing.crlf), promise: nil)
     }
 
     /// End the response (the last chunk if chunked). With `needsFuture`, the future
@@ -390,16 +376,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let promise = needsFuture ? context.eventLoop.makePromise(of: Void.self) : nil
         if chunkedResponse {
             chunkedResponse = false
-            context.write(wrapOutboundOut(Self.lastChunk), promise: promise)
+            context.write(wrapOutboundOut(HTTP1Framing.lastChunk), promise: promise)
         } else if let promise {
             // Completes in order, after the writes before it.
             context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
         }
         return promise?.futureResult
     }
-
-    private static let crlf = ByteBuffer(string: "\r\n")
-    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     // MARK: - Request ids
 

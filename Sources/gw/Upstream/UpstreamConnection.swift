@@ -31,14 +31,62 @@ final class UpstreamConnection {
 
     var isWritable: Bool { channel.isWritable }
 
+    /// The request being written is chunked by gw.
+    private var chunkedRequest = false
+
+    /// Serialize one part of a request (HTTP/1.1, framed here: no encoder handler).
+    /// Framing (RFC 9112 §6): Content-Length if present (a Transfer-Encoding beside it
+    /// goes); else chunked for POST, PUT and PATCH, or when the head has a
+    /// Transfer-Encoding; TRACE carries no body.
+    func write(_ part: HTTPClientRequestPart) {
+        switch part {
+        case .head(var head):
+            handler.parser.requestIsHEAD = head.method == .HEAD
+            let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
+            chunkedRequest = false
+            if head.method == .TRACE {
+                if hasLength { head.headers.remove(name: "content-length") }
+                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
+            } else if hasLength {
+                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
+            } else if hasTransferEncoding || head.method == .POST || head.method == .PUT || head.method == .PATCH {
+                // The body arrives de-chunked whatever the client's coding said: re-chunked here.
+                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+                chunkedRequest = true
+            }
+            var buffer = channel.allocator.buffer(capacity: 512)
+            buffer.writeString(head.method.rawValue)
+            buffer.writeStaticString(" ")
+            buffer.writeString(head.uri)
+            buffer.writeStaticString(" HTTP/1.1\r\n")
+            buffer.writeHTTPFields(head.headers)
+            out(buffer)
+        case .body(.byteBuffer(let body)):
+            guard body.readableBytes > 0 else { return }
+            if chunkedRequest {
+                out(HTTP1Framing.chunkSizeLine(body.readableBytes, allocator: channel.allocator))
+                out(body)
+                out(HTTP1Framing.crlf)
+            } else {
+                out(body)
+            }
+        case .body(.fileRegion):
+            preconditionFailure("gw never forwards file regions")
+        case .end:
+            if chunkedRequest {
+                chunkedRequest = false
+                out(HTTP1Framing.lastChunk)
+            }
+        }
+    }
+
     /// Written from the last handler's context: `channel.write` would enter at the
     /// pipeline's tail and cross this handler first (and check the calling thread).
-    func write(_ part: HTTPClientRequestPart) {
-        if case .head(let head) = part { handler.parser.requestIsHEAD = head.method == .HEAD }
+    private func out(_ buffer: ByteBuffer) {
         if let context = handler.context {
-            context.write(handler.wrapOutboundOut(part), promise: nil)
+            context.write(handler.wrapOutboundOut(buffer), promise: nil)
         } else {
-            channel.write(part, promise: nil)
+            channel.write(buffer, promise: nil)
         }
     }
 
@@ -59,11 +107,11 @@ extension UpstreamConnection: @unchecked Sendable {}
 
 /// The last handler of an upstream channel: parses responses (`UpstreamResponseParser`),
 /// passes their parts to the current exchange and holds reads while the client cannot
-/// take more (backpressure). Requests go out through NIO's `HTTPRequestEncoder`.
+/// take more (backpressure). Requests are serialized by `UpstreamConnection.write`.
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The exchange using the connection; cleared on release, close and failure.
     var delegate: (any UpstreamResponseDelegate)?

@@ -85,8 +85,7 @@ final class UpstreamConnectionPool {
                         let handler = try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : host)
                         try sync.addHandler(handler)
                     }
-                    // Requests: NIO's encoder. Responses: parsed by the handler itself.
-                    try sync.addHandler(HTTPRequestEncoder(configuration: .init()))
+                    // Requests are framed by UpstreamConnection.write, responses parsed by the handler.
                     try sync.addHandler(UpstreamHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
