@@ -7,7 +7,7 @@ import PluginHost
 extension AICall: UpstreamResponseDelegate {
     static let maxCollectedBytes = 32 * 1024 * 1024
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: consuming HTTPResponseHead) {
         guard !finished else { return }
         status = Int(head.status.code)
         retryAfter = head.headers.first(name: "retry-after").flatMap { Int($0) }

@@ -79,11 +79,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let error = decoder.feed(unwrapInboundIn(data))
-        for part in decoder.parts { handle(part, context: context) }
+        while let part = decoder.takePart() { handle(part, context: context) }
         if let error { requestMalformed(error, context: context) }
     }
 
-    private func handle(_ part: RequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: consuming RequestPart, context: ChannelHandlerContext) {
         if awaitingEnd {
             switch part {
             case .end:
@@ -97,7 +97,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         if exchange == nil || !queued.isEmpty {
             if case .head = part, exchange == nil, queued.isEmpty {
-                begin(part)
+                begin(consume part)
                 return
             }
             guard queued.count < 64 else {
@@ -120,8 +120,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
     }
 
-    private func begin(_ part: RequestPart) {
-        guard case .head(let head, let keepAlive) = part, let context else { return }
+    private func begin(_ part: consuming RequestPart) {
+        guard case .head(let head, let keepAlive) = consume part, let context else { return }
         awaitingHead = false
         headTimer?.cancel()
         headTimer = nil
@@ -303,41 +303,68 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     // MARK: - Response framing (HTTP/1.1, RFC 9112 §6)
 
+    /// What the proxy changes in an upstream's response head as it writes it.
+    struct ProxiedHead {
+        var requestID: String
+        /// gw's own `Connection` header (the upstream's is hop-by-hop).
+        var connection: StaticString?
+    }
+
     /// Write a response head. A 1xx, 204 or 304 carries no body: its framing
     /// headers go. Otherwise `Content-Length` frames the body if present (a
     /// `Transfer-Encoding` beside it goes); else an HTTP/1.1 client gets it chunked
     /// by gw and an HTTP/1.0 one gets it delimited by the close. `bodiless`: the
     /// answer to HEAD, which keeps the headers the GET would have had and no body.
-    func writeResponseHead(_ head: HTTPResponseHead, bodiless: Bool = false) {
+    /// `proxied`: hop-by-hop headers and the upstream's request id are left out and
+    /// gw's written instead. Lines are left out as the head is written, so the
+    /// header list is never changed (no copy of it, no reallocation).
+    func writeResponseHead(_ head: HTTPResponseHead, bodiless: Bool = false, proxied: ProxiedHead? = nil) {
         guard let context else { return }
-        var head = head
-        let informational = head.status.code < 200
+        let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
+        var dropLength = false
+        var dropTransferEncoding = false
+        var addChunked = false
         if !head.status.mayHaveResponseBody {
-            head.headers.remove(name: "content-length")
-            head.headers.remove(name: "transfer-encoding")
-            if !informational { chunkedResponse = false }
+            (dropLength, dropTransferEncoding) = (hasLength, hasTransferEncoding)
+            if head.status.code >= 200 { chunkedResponse = false }
         } else if bodiless {
             chunkedResponse = false
+        } else if hasLength {
+            dropTransferEncoding = hasTransferEncoding
+            chunkedResponse = false
         } else {
-            let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
-            if hasLength {
-                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
-                chunkedResponse = false
-            } else if head.version.minor >= 1 {
-                if hasTransferEncoding {
-                    head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-                } else {
-                    head.headers.add(name: "transfer-encoding", value: "chunked")
-                }
-                chunkedResponse = true
-            } else {
-                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
-                chunkedResponse = false
-            }
+            // gw writes its own Transfer-Encoding line, or none for HTTP/1.0.
+            dropTransferEncoding = hasTransferEncoding
+            addChunked = head.version.minor >= 1
+            chunkedResponse = addChunked
         }
+        let dropped = proxied.map { _ in HopByHop.Dropped(head.headers) }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         Self.writeStatusLine(head, into: &buffer)
-        buffer.writeHTTPFields(head.headers)
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 12 where proxied != nil && asciiEqualsIgnoringCase(name, "x-request-id"): continue
+            case 14 where dropLength && asciiEqualsIgnoringCase(name, "content-length"): continue
+            case 17 where dropTransferEncoding && asciiEqualsIgnoringCase(name, "transfer-encoding"): continue
+            default: if let dropped, dropped.contains(name) { continue }
+            }
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if let proxied {
+            buffer.writeStaticString("x-request-id: ")
+            buffer.writeString(proxied.requestID)
+            buffer.writeStaticString("\r\n")
+            if let connection = proxied.connection {
+                buffer.writeStaticString("connection: ")
+                buffer.writeStaticString(connection)
+                buffer.writeStaticString("\r\n")
+            }
+        }
+        if addChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 

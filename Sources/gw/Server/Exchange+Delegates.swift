@@ -70,7 +70,7 @@ extension Exchange: FilterChainRunDelegate {
 }
 
 extension Exchange: UpstreamResponseDelegate {
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: consuming HTTPResponseHead) {
         guard !done else { return }
         let status = Int(head.status.code)
         if let upstream, let index = targetIndex {

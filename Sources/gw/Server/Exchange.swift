@@ -15,7 +15,11 @@ final class Exchange {
     var route: CompiledRoute?
     var upstream: UpstreamSet?
     var run: FilterChainRun?
-    var requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    /// The request as it goes upstream; handed to the filter run when there is one
+    /// (then `run.requestHead` is the one that counts, see `currentRequestHead`).
+    var requestHead = Exchange.noHead
+    /// A shared placeholder: a fresh `HTTPRequestHead` costs an allocation.
+    static let noHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
     var clientVersion = HTTPVersion.http1_1
     var clientKeepAlive = true
     var isHEAD = false
@@ -74,7 +78,9 @@ final class Exchange {
 
     // MARK: - Start
 
-    func start(_ head: HTTPRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
+    /// `head` is consumed: the decoder handed over the only reference, so the header
+    /// changes below do not copy the header list.
+    func start(_ head: consuming HTTPRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
         clientVersion = head.version
         clientKeepAlive = keepAlive
         isHEAD = head.method == .HEAD
@@ -90,9 +96,8 @@ final class Exchange {
         }
         let route = match.route
         self.route = route
-        var head = head
         prepareUpstreamHead(&head, match: match, scan: scan)
-        requestHead = head
+        requestHead = consume head
         if case .proxy(let upstream) = route.action { self.upstream = upstream }
         if let expect = scan.expect, asciiEqualsIgnoringCase(expect, "100-continue") {
             expectContinue = true
@@ -115,6 +120,8 @@ final class Exchange {
                 bufferLimit: limits.bufferBytes, arena: state.pools.pool(for: loop)?.hookArena)
             run.delegate = self
             self.run = run
+            // The run's copy is now the only one: filters change it without a copy.
+            requestHead = Self.noHead
             run.start(endOfStream: endOfStream)
         }
     }
@@ -414,21 +421,21 @@ final class Exchange {
 
     // MARK: - Toward the client
 
-    func responseHeadReady(_ upstreamHead: HTTPResponseHead) {
+    /// Send the response head to the client: hop-by-hop headers are left out and the
+    /// request id and gw's own `Connection` written as the head is serialized.
+    func responseHeadReady(_ head: consuming HTTPResponseHead) {
         guard !done else { return }
-        var head = upstreamHead
-        HopByHop.strip(&head.headers)
-        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
         if head.version != clientVersion { head.version = clientVersion }
         if clientVersion == .http1_0 && !head.headers.contains(name: "content-length") { closeAfterResponse = true }
+        var connection: StaticString?
         if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
+            connection = "close"
             closeAfterResponse = true
         } else if clientVersion == .http1_0 {
-            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+            connection = "keep-alive"
         }
         responseStarted = true
-        downstream.writeResponseHead(head, bodiless: isHEAD)
+        downstream.writeResponseHead(head, bodiless: isHEAD, proxied: .init(requestID: requestID, connection: connection))
         downstreamNeedsFlush = true
     }
 

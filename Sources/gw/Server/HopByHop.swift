@@ -1,7 +1,7 @@
 import NIOHTTP1
 
-/// Hop-by-hop header removal (RFC 9110 §7.6.1). Transfer-Encoding stays: NIO's
-/// encoder re-frames the message from it and Content-Length.
+/// Hop-by-hop header removal (RFC 9110 §7.6.1). Transfer-Encoding stays: the
+/// writers re-frame the message from it and Content-Length (`HTTP1Framing`).
 enum HopByHop {
     static let names: [String] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate"]
 
@@ -31,6 +31,25 @@ enum HopByHop {
             removedListed = true
         }
         return removedListed
+    }
+
+    /// The headers a proxy must not pass on, found without changing the message:
+    /// for writing a head while leaving those lines out (see
+    /// `DownstreamHandler.writeResponseHead`), which copies nothing.
+    struct Dropped {
+        /// Header names listed in `Connection` (lowercased), besides the fixed ones.
+        var listed: [String] = []
+
+        init(_ headers: HTTPHeaders) {
+            for (name, value) in headers where name.utf8.count == 10 && asciiEqualsIgnoringCase(name, "connection") {
+                HopByHop.collectListed(value, into: &listed)
+            }
+        }
+
+        func contains(_ name: String) -> Bool {
+            if HopByHop.isHopByHop(name) { return true }
+            return !listed.isEmpty && listed.contains { asciiEqualsIgnoringCase(name, $0) }
+        }
     }
 
     /// Tokens of a `Connection` value other than close, keep-alive and

@@ -27,8 +27,9 @@ final class RequestDecoder {
     /// Largest request head (request line and fields) accepted.
     static let maxHeadBytes = 64 * 1024
 
-    /// Parts found by the last `feed`, in order.
-    private(set) var parts: [RequestPart] = []
+    /// Parts found by the last `feed`, in order; `takePart` hands them out.
+    private var parts: [RequestPart] = []
+    private var taken = 0
 
     private let parser: UnsafeMutablePointer<llhttp_t>
     /// The request line's target and the header fields' bytes, back to back.
@@ -62,6 +63,7 @@ final class RequestDecoder {
     /// those before an error); the error, if any, is final.
     func feed(_ buffer: ByteBuffer) -> HTTPParserError? {
         parts.removeAll(keepingCapacity: true)
+        taken = 0
         if let failure { return failure }
         input = buffer
         let errno = buffer.withUnsafeReadableBytes { bytes -> llhttp_errno_t in
@@ -75,6 +77,16 @@ final class RequestDecoder {
         if failureReason.isEmpty, let reason = c_nio_llhttp_get_error_reason(parser) { failureReason = String(cString: reason) }
         failure = error
         return error
+    }
+
+    /// The next part found by the last `feed`, moved out: the caller holds the only
+    /// reference to a head, so changing its headers does not copy them.
+    func takePart() -> RequestPart? {
+        guard taken < parts.count else { return nil }
+        let part = parts[taken]
+        parts[taken] = .end
+        taken += 1
+        return part
     }
 
     // MARK: - llhttp callbacks
@@ -163,7 +175,8 @@ final class RequestDecoder {
         let version = HTTPVersion(major: 1, minor: Int(minor))
         let head = scratch.withUnsafeBufferPointer { bytes -> HTTPRequestHead in
             var headers = HTTPHeaders()
-            headers.reserveCapacity(fields.count)
+            // Room for the forwarding headers gw adds (request id, X-Forwarded-*).
+            headers.reserveCapacity(fields.count + 6)
             for field in fields {
                 headers.add(
                     name: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name..<field.value]), as: UTF8.self),

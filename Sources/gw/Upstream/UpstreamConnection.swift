@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// Receives one exchange's upstream response. Called on the shared event loop.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: consuming HTTPResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
     func upstreamReadComplete()
@@ -153,9 +153,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
             return
         }
         switch event {
-        case .head(let head):
+        case .head:
             if !parser.keepAlive { connection?.reusable = false }
-            delegate.upstreamResponseHead(head)
+            delegate.upstreamResponseHead(parser.takeHead())
         case .body(let body):
             delegate.upstreamResponseBody(body)
         case .end:

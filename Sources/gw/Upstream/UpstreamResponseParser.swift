@@ -23,9 +23,23 @@ import NIOHTTP1
 /// `feed` is under way; a mutating struct method would hold exclusive access to it.
 final class UpstreamResponseParser {
     enum Event {
-        case head(HTTPResponseHead)
+        /// A response head, to be taken with `takeHead()`.
+        case head
         case body(ByteBuffer)
         case end
+    }
+
+    /// The head announced by the last `.head` event.
+    private var head = UpstreamResponseParser.noHead
+    private static let noHead = HTTPResponseHead(version: .http1_1, status: .ok)
+
+    /// The head of the `.head` event just emitted, moved out: the caller holds the
+    /// only reference, so editing its headers does not copy them (an enum payload
+    /// would stay referenced by the event while the exchange edits it).
+    func takeHead() -> HTTPResponseHead {
+        var taken = Self.noHead
+        swap(&taken, &head)
+        return taken
     }
 
     /// Largest response head (status line and headers) accepted.
@@ -129,38 +143,39 @@ final class UpstreamResponseParser {
 
     // MARK: - Heads
 
-    private func startResponse(_ head: HTTPResponseHead, emit: (Event) -> Void) throws(HTTPParserError) {
+    /// The body's framing is decided before the head is handed on (`takeHead`).
+    private func startResponse(_ head: consuming HTTPResponseHead, emit: (Event) -> Void) throws(HTTPParserError) {
         let code = Int(head.status.code)
         if code < 200 && code != 101 { return }  // informational: the final head follows
         if !Self.isKeepAlive(head) { keepAlive = false }
-        emit(.head(head))
+        let body: State?  // nil: no body, the response ends with its head
         if code == 101 {
             keepAlive = false
-            state = .untilClose
-            return
-        }
-        if requestIsHEAD || code == 204 || code == 304 {
-            finish(emit)
-            return
-        }
-        let transferEncoding = head.headers[canonicalForm: "transfer-encoding"]
-        if !transferEncoding.isEmpty {
-            // Both framings at once is a smuggling pattern: never reuse the connection.
-            if head.headers.contains(name: "content-length") { keepAlive = false }
-            if transferEncoding.last.map({ $0.lowercased() == "chunked" }) == true {
-                state = .chunkSize
+            body = .untilClose
+        } else if requestIsHEAD || code == 204 || code == 304 {
+            body = nil
+        } else {
+            let transferEncoding = head.headers[canonicalForm: "transfer-encoding"]
+            if !transferEncoding.isEmpty {
+                // Both framings at once is a smuggling pattern: never reuse the connection.
+                if head.headers.contains(name: "content-length") { keepAlive = false }
+                if transferEncoding.last.map({ $0.lowercased() == "chunked" }) == true {
+                    body = .chunkSize
+                } else {
+                    keepAlive = false
+                    body = .untilClose
+                }
+            } else if let length = try Self.contentLength(head.headers) {
+                body = length == 0 ? nil : .fixed(remaining: length)
             } else {
                 keepAlive = false
-                state = .untilClose
+                body = .untilClose
             }
-            return
         }
-        if let length = try Self.contentLength(head.headers) {
-            if length == 0 { finish(emit) } else { state = .fixed(remaining: length) }
-            return
-        }
-        keepAlive = false
-        state = .untilClose
+        self.head = head
+        emit(.head)
+        self.head = Self.noHead
+        if let body { state = body } else { finish(emit) }
     }
 
     /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
