@@ -1,12 +1,95 @@
+/// A stream's metadata: "namespace.name" keys with byte values, set by filters
+/// (`metadata_set`) and by the host, read by later hooks and by the call log.
+///
+/// Kept as one flat byte array of (key length, key, value length, value) records,
+/// searched linearly: a stream carries a handful of entries, and a dictionary of
+/// arrays cost four allocations and a hash per access for the two that `auth` sets.
+/// Setting a key again appends a newer record; lookups take the last one.
+public struct StreamMetadata: Sendable {
+    private var bytes: [UInt8] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { bytes.isEmpty }
+
+    /// Set `key` ("namespace.name") to `value`.
+    public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>) {
+        if bytes.isEmpty { bytes.reserveCapacity(256) }
+        Self.appendLength(key.count, to: &bytes)
+        bytes.append(contentsOf: key)
+        Self.appendLength(value.count, to: &bytes)
+        bytes.append(contentsOf: value)
+    }
+
+    /// Set `namespace.name` to `value` without building the joined key.
+    mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if bytes.isEmpty { bytes.reserveCapacity(256) }
+        Self.appendLength(namespace.count + 1 + name.count, to: &bytes)
+        bytes.append(contentsOf: namespace)
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(contentsOf: name)
+        Self.appendLength(value.count, to: &bytes)
+        bytes.append(contentsOf: value)
+    }
+
+    /// The latest value of `key`, if set.
+    public func value(_ key: some Collection<UInt8>) -> ArraySlice<UInt8>? {
+        var found: ArraySlice<UInt8>?
+        forEach { k, v in if k.elementsEqual(key) { found = v } }
+        return found
+    }
+
+    /// The latest value of `namespace.name`, if set.
+    func value(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> ArraySlice<UInt8>? {
+        var found: ArraySlice<UInt8>?
+        forEach { k, v in
+            if k.count == namespace.count + 1 + name.count, k.prefix(namespace.count).elementsEqual(namespace),
+                k[k.startIndex + namespace.count] == UInt8(ascii: "."), k.suffix(name.count).elementsEqual(name)
+            {
+                found = v
+            }
+        }
+        return found
+    }
+
+    /// Every record in the order set (a key set twice appears twice; the later wins).
+    public func forEach(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
+        var i = 0
+        while i < bytes.count {
+            let keyCount = Self.length(bytes, at: &i)
+            let key = bytes[i..<i + keyCount]
+            i += keyCount
+            let valueCount = Self.length(bytes, at: &i)
+            body(key, bytes[i..<i + valueCount])
+            i += valueCount
+        }
+    }
+
+    /// Lengths as 4 bytes, little-endian.
+    private static func appendLength(_ count: Int, to bytes: inout [UInt8]) {
+        let value = UInt32(truncatingIfNeeded: count)
+        bytes.append(UInt8(value & 0xff))
+        bytes.append(UInt8(value >> 8 & 0xff))
+        bytes.append(UInt8(value >> 16 & 0xff))
+        bytes.append(UInt8(value >> 24))
+    }
+
+    private static func length(_ bytes: [UInt8], at i: inout Int) -> Int {
+        let value = Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24
+        i += 4
+        return value
+    }
+}
+
 extension FilterChainRun {
     /// Host-side metadata (for example the AI call's usage and cost), readable by the
     /// filters' later hooks and by the call log. `key` is "namespace.name".
     public func setMetadata(_ key: String, _ value: String) {
-        metadata[key] = Array(value.utf8)
+        metadata.set(key.utf8, value.utf8)
     }
 
     /// A metadata value as text ("auth.consumer").
     public func metadataString(_ key: String) -> String? {
-        metadata[key].map { String(decoding: $0, as: UTF8.self) }
+        metadata.value(key.utf8).map { String(decoding: $0, as: UTF8.self) }
     }
 }

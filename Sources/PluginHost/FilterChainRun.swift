@@ -74,7 +74,7 @@ public final class FilterChainRun {
     public internal(set) var responseHead: HTTPResponseHead?
     public var info: StreamInfo
     /// Per-request metadata shared by filters (and read by the call log).
-    public internal(set) var metadata: [String: [UInt8]] = [:]
+    public internal(set) var metadata = StreamMetadata()
     /// Largest body a filter may hold (GW_BUFFER, pauses) before the stream fails.
     public let bufferLimit: Int
     let services: HostServices
@@ -123,16 +123,15 @@ public final class FilterChainRun {
     /// True while the request side waits on a filter (pause, buffering): the server
     /// should stop reading from the client until it flows again.
     public var isRequestHeld: Bool {
-        let d = directions[FlowDirection.request.rawValue]
+        // Fields read one by one: a copy of the whole state would retain all it holds.
         // A filter collecting the whole body (GW_BUFFER) needs the client to keep sending.
-        if !d.headersComplete && d.wholeBodyAt != nil { return false }
-        return !d.headersComplete || d.bodyPause != nil
+        if !directions[0].headersComplete && directions[0].wholeBodyAt != nil { return false }
+        return !directions[0].headersComplete || directions[0].bodyPause != nil
     }
 
     /// True while the response side waits on a filter.
     public var isResponseHeld: Bool {
-        let d = directions[FlowDirection.response.rawValue]
-        return !d.headersComplete || d.bodyPause != nil
+        !directions[1].headersComplete || directions[1].bodyPause != nil
     }
 
     // MARK: - Entry points for the server

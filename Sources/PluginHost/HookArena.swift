@@ -41,6 +41,13 @@ public final class HookArena {
         }
     }
 
+    func store(bytes: ArraySlice<UInt8>) -> gw_bytes {
+        bytes.withUnsafeBytes { raw in
+            let view = store(raw)
+            return gw_bytes(ptr: view.baseAddress?.assumingMemoryBound(to: UInt8.self), len: view.count)
+        }
+    }
+
     func store(bytes: [UInt8]) -> gw_bytes {
         bytes.withUnsafeBytes { raw in
             let view = store(raw)

@@ -354,10 +354,6 @@ private let hostHTTPCallout:
 
 // MARK: - Metadata
 
-private func metadataKey(_ ns: gw_str, _ key: gw_str) -> String {
-    joinedKey(ns.buffer, separator: UInt8(ascii: "."), key.buffer)
-}
-
 /// `first` + separator + `second` as one string, built in place (one allocation
 /// instead of three for two conversions and a concatenation).
 private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ second: UnsafeRawBufferPointer) -> String {
@@ -375,14 +371,14 @@ private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ seco
 private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
-    run.metadata[metadataKey(ns, key)] = Array(value.buffer)
+    run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer)
     return GW_OK
 }
 
 private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
     s, ns, key, out in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-    guard let value = run.metadata[metadataKey(ns, key)] else { return GW_E_NOT_FOUND }
+    guard let value = run.metadata.value(namespace: ns.buffer, name: key.buffer) else { return GW_E_NOT_FOUND }
     out.pointee = run.arena.store(bytes: value)
     return GW_OK
 }

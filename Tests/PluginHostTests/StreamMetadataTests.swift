@@ -1,0 +1,37 @@
+import Testing
+
+@testable import PluginHost
+
+@Suite struct StreamMetadataTests {
+    @Test func valuesAreFoundByFullKeyAndByNamespaceAndNameAndTheLatestWins() {
+        var metadata = StreamMetadata()
+        #expect(metadata.isEmpty)
+        metadata.set("auth.consumer".utf8, "alice".utf8)
+        metadata.set("auth.method".utf8, "api_key".utf8)
+        metadata.set("auth.consumer".utf8, "bob".utf8)
+        #expect(metadata.value("auth.consumer".utf8).map { Array($0) } == Array("bob".utf8))
+        #expect(metadata.value("auth.method".utf8).map { Array($0) } == Array("api_key".utf8))
+        #expect(metadata.value("auth.tenant".utf8) == nil)
+        #expect(metadata.value("auth".utf8) == nil)
+        let found = "auth".utf8.withContiguousStorageIfAvailable { ns in
+            "consumer".utf8.withContiguousStorageIfAvailable { name in
+                metadata.value(namespace: UnsafeRawBufferPointer(ns), name: UnsafeRawBufferPointer(name)).map { Array($0) }
+            }
+        }
+        #expect(found == Array("bob".utf8))
+    }
+
+    @Test func binaryValuesAndKeysSetFromRawBytesRoundTrip() {
+        var metadata = StreamMetadata()
+        let value: [UInt8] = [0, 255, 10, 13, 0x80]
+        "ai".utf8.withContiguousStorageIfAvailable { ns in
+            "raw".utf8.withContiguousStorageIfAvailable { name in
+                value.withUnsafeBytes { metadata.set(namespace: UnsafeRawBufferPointer(ns), name: UnsafeRawBufferPointer(name), value: $0) }
+            }
+        }
+        #expect(metadata.value("ai.raw".utf8).map { Array($0) } == value)
+        var seen: [String] = []
+        metadata.forEach { key, _ in seen.append(String(decoding: key, as: UTF8.self)) }
+        #expect(seen == ["ai.raw"])
+    }
+}
