@@ -36,6 +36,10 @@ final class Gateway: Sendable {
     let control: NIOThreadPool
     private let state: NIOLockedValueBox<GatewayState>
     private let draining = Atomic<Bool>(false)
+    /// Bumped after every state swap: connections keep the state they last saw and
+    /// take the lock only when this moved (`DownstreamHandler.state`), so event
+    /// loops do not all write the lock's cache line once per request.
+    let stateGeneration = Atomic<Int>(0)
     /// This gateway's client connections.
     let connections = ConnectionRegistry()
     private let reloadLock = NIOLock()
@@ -171,6 +175,7 @@ final class Gateway: Sendable {
         }
         SharedStoreSetup.apply(config.sharedStore, services: services, group: group)
         state.withLockedValue { $0 = next }
+        stateGeneration.add(1, ordering: .releasing)
         health.sync(next.upstreams)
         logger.info("configuration reloaded", metadata: ["gw.config.version": "\(next.version)"])
         return next.version

@@ -23,6 +23,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     let gateway: Gateway
     let scheme: String
     private(set) var context: ChannelHandlerContext?
+    /// This loop's upstream pool, sweeper and arena (found once: the lookup costs a
+    /// hash and a loop check, and the pools live as long as the gateway).
+    private(set) var pool: UpstreamConnectionPool?
+    private var seenState: GatewayState?
+    private var seenGeneration = -1
     var clientAddress = ""
     var exchange: Exchange?
     private let decoder = RequestDecoder()
@@ -56,6 +61,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        pool = gateway.pools.pool(for: context.eventLoop)
         clientAddress = context.channel.remoteAddress?.ipAddress ?? ""
         if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
     }
@@ -128,7 +134,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         inRead = true
         defer { inRead = false }
         let scan = RequestHeadScan(head.headers)
-        let exchange = Exchange(downstream: self, context: context, state: gateway.currentState(), requestID: requestID(given: scan.requestID))
+        let exchange = Exchange(downstream: self, context: context, state: currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
         exchange.start(head, keepAlive: keepAlive, scan: scan)
     }
@@ -183,6 +189,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The gateway's state for a new request: the one this connection saw last,
+    /// unless a reload swapped it since.
+    private func currentState() -> GatewayState {
+        let generation = gateway.stateGeneration.load(ordering: .acquiring)
+        if generation != seenGeneration || seenState == nil {
+            seenState = gateway.currentState()
+            seenGeneration = generation
+        }
+        return seenState!
     }
 
     // MARK: - Timers

@@ -117,7 +117,7 @@ final class Exchange {
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run = FilterChainRun(
                 chain: route.chain, loop: loop, requestHead: requestHead, info: info, services: state.services,
-                bufferLimit: limits.bufferBytes, arena: state.pools.pool(for: loop)?.hookArena)
+                bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)
             run.delegate = self
             self.run = run
             // The run's copy is now the only one: filters change it without a copy.
@@ -245,7 +245,7 @@ final class Exchange {
     /// Pick a target (or take the one a keep-alive race left) and start a try on
     /// an idle pooled connection or a new one. Failures go to `tryFailed`.
     func connectUpstream() {
-        guard !done, let upstream, let pool = state.pools.pool(for: loop) else { return }
+        guard !done, let upstream, let pool = downstream.pool else { return }
         let index: Int
         let freshOnly = attempt.freshTarget != nil
         if let fresh = attempt.freshTarget {
@@ -371,7 +371,7 @@ final class Exchange {
     }
 
     private func watchDeadlines() {
-        guard !watchedBySweeper, let pool = state.pools.pool(for: loop) else { return }
+        guard !watchedBySweeper, let pool = downstream.pool else { return }
         watchedBySweeper = true
         pool.deadlines.watch(self)
     }
@@ -481,7 +481,7 @@ final class Exchange {
             targetIndex = nil
         }
         if !requestForwardedEnd || !responseHeadReceived { connection.reusable = false }
-        if let pool = state.pools.pool(for: loop), let upstream {
+        if let pool = downstream.pool, let upstream {
             pool.release(connection, maxIdle: upstream.config.maxIdlePerLoop)
         } else {
             connection.close()
