@@ -59,12 +59,13 @@ final class CompiledRoute: Sendable {
         }
         let captures: [Substring?]
         switch path {
+        // Captures feed only the rewrite: without one, no array is built.
         case .exact(let p):
             guard requestPath == p else { return nil }
-            captures = [requestPath]
+            captures = rewritePath == nil ? [] : [requestPath]
         case .prefix(let p):
             guard requestPath.hasPrefix(p) else { return nil }
-            captures = [requestPath, requestPath.dropFirst(p.count)]
+            captures = rewritePath == nil ? [] : [requestPath, requestPath.dropFirst(p.count)]
         case .regex(let regex):
             guard let found = regex.match(String(requestPath)) else { return nil }
             captures = found

@@ -34,6 +34,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var queued: [RequestPart] = []
     /// The response being written is chunked by gw (see `writeResponseHead`).
     private var chunkedResponse = false
+    /// The last response head's buffer, written into again for the next one: once
+    /// the channel has sent it, this is its only reference and clearing it keeps its
+    /// memory (a new buffer costs two allocations). Still queued, copy-on-write
+    /// gives the next head a fresh one.
+    private var headBuffer: ByteBuffer?
     private var readPending = false
     /// A finished exchange whose request had no body still owes us its `.end`.
     private var awaitingEnd = false
@@ -356,7 +361,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
             chunkedResponse = addChunked
         }
         let dropped = proxied.map { _ in HopByHop.Dropped(head.headers) }
-        var buffer = context.channel.allocator.buffer(capacity: 256)
+        var buffer = headBuffer.take() ?? context.channel.allocator.buffer(capacity: 512)
+        buffer.clear()
         Self.writeStatusLine(head, into: &buffer)
         for (name, value) in head.headers {
             switch name.utf8.count {
@@ -383,6 +389,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if addChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
         context.write(wrapOutboundOut(buffer), promise: nil)
+        headBuffer = buffer
     }
 
     private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {

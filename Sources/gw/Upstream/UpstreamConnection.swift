@@ -33,6 +33,8 @@ final class UpstreamConnection {
 
     /// The request being written is chunked by gw.
     private var chunkedRequest = false
+    /// The last request head's buffer, reused once sent (as `DownstreamHandler.headBuffer`).
+    private var headBuffer: ByteBuffer?
 
     /// Serialize one part of a request (HTTP/1.1, framed here: no encoder handler).
     /// Framing (RFC 9112 §6): Content-Length if present (a Transfer-Encoding beside it
@@ -54,13 +56,15 @@ final class UpstreamConnection {
                 head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
                 chunkedRequest = true
             }
-            var buffer = channel.allocator.buffer(capacity: 512)
+            var buffer = headBuffer.take() ?? channel.allocator.buffer(capacity: 512)
+            buffer.clear()
             buffer.writeString(head.method.rawValue)
             buffer.writeStaticString(" ")
             buffer.writeString(head.uri)
             buffer.writeStaticString(" HTTP/1.1\r\n")
             buffer.writeHTTPFields(head.headers)
             out(buffer)
+            headBuffer = buffer
         case .body(.byteBuffer(let body)):
             guard body.readableBytes > 0 else { return }
             if chunkedRequest {
