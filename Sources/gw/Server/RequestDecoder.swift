@@ -174,16 +174,18 @@ final class RequestDecoder {
         parser.pointee.upgrade = 0
         let version = HTTPVersion(major: 1, minor: Int(minor))
         let head = scratch.withUnsafeBufferPointer { bytes -> HTTPRequestHead in
-            var headers = HTTPHeaders()
+            // Built as a plain array: `HTTPHeaders.add` re-checks every name for ASCII,
+            // which llhttp's token check already guarantees.
+            var fields: [(String, String)] = []
             // Room for the forwarding headers gw adds (request id, X-Forwarded-*).
-            headers.reserveCapacity(fields.count + 6)
-            for field in fields {
-                headers.add(
-                    name: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name..<field.value]), as: UTF8.self),
-                    value: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.value..<field.end]), as: UTF8.self))
+            fields.reserveCapacity(self.fields.count + 6)
+            for field in self.fields {
+                fields.append(
+                    (String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name..<field.value]), as: UTF8.self),
+                     String(decoding: UnsafeBufferPointer(rebasing: bytes[field.value..<field.end]), as: UTF8.self)))
             }
             let uri = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<urlEnd]), as: UTF8.self)
-            return HTTPRequestHead(version: version, method: Self.method(parser.pointee.method), uri: uri, headers: headers)
+            return HTTPRequestHead(version: version, method: Self.method(parser.pointee.method), uri: uri, headers: HTTPHeaders(fields))
         }
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
         return 0

@@ -252,7 +252,8 @@ final class UpstreamResponseParser {
             }
             guard i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return .failure(.lfExpected) }
             i += 2
-            var headers = HTTPHeaders()
+            // A plain array: `HTTPHeaders.add` would re-check each name (tokens, checked below).
+            var headers: [(String, String)] = []
             headers.reserveCapacity(12)
             // Header fields until the blank line (the head ends with CRLFCRLF).
             while i + 1 < bytes.count && !(bytes[i] == 13 && bytes[i + 1] == 10) {
@@ -274,10 +275,10 @@ final class UpstreamResponseParser {
                 while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
                 let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self)
                 let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-                headers.add(name: name, value: value)
+                headers.append((name, value))
                 i += 2
             }
-            return .success(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: code), headers: headers))
+            return .success(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: code), headers: HTTPHeaders(headers)))
         }
         return try parsed.get()
     }
