@@ -82,12 +82,14 @@ public final class FilterChainRun {
     var instances: [UnsafeMutableRawPointer?]
     /// Filters skipped after a failure (failure mode `open`); empty until the first one.
     var skippedFlags: [Bool] = []
-    var directions = [DirectionState(), DirectionState()]
+    /// Request (0) and response (1) state, in memory of their own: an array would
+    /// check uniqueness (copy-on-write) on every one of the many small updates.
+    let directions: UnsafeMutablePointer<DirectionState>
     var terminated = false
     var finished = false
     var hookDepth = 0
     var currentFilter = -1
-    var currentBody: [ByteBuffer?] = [nil, nil]
+    let currentBody: UnsafeMutablePointer<ByteBuffer?>
     var currentBodyTouched = false
     var pendingReply: LocalReply?
     var pendingReset: String?
@@ -109,6 +111,17 @@ public final class FilterChainRun {
         self.services = services
         self.bufferLimit = bufferLimit
         self.instances = Array(repeating: nil, count: chain.filters.count)
+        directions = .allocate(capacity: 2)
+        directions.initialize(repeating: DirectionState(), count: 2)
+        currentBody = .allocate(capacity: 2)
+        currentBody.initialize(repeating: nil, count: 2)
+    }
+
+    deinit {
+        directions.deinitialize(count: 2)
+        directions.deallocate()
+        currentBody.deinitialize(count: 2)
+        currentBody.deallocate()
     }
 
     @inline(__always)
