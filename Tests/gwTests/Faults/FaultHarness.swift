@@ -129,6 +129,21 @@ enum Faults {
         try await targets(gw, upstream: name)[upstream.port]?["health"] as? String
     }
 
+    /// Wait (up to 5 s) until every target passed a few checks and is healthy.
+    static func waitUntilHealthy(_ gw: RunningGateway, _ upstreams: [FaultUpstream]) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            var ready = true
+            for upstream in upstreams {
+                let state = try await health(gw, upstream)
+                if upstream.healthChecks < 3 || state != "healthy" { ready = false }
+            }
+            if ready { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("targets did not all become healthy within 5 s")
+    }
+
     /// Fast health checks for tests: every 50 ms, two results to change state.
     static let fastChecks = "health_check: {path: /health, interval: 50ms, timeout: 100ms, healthy_threshold: 2, unhealthy_threshold: 2}"
 }
