@@ -281,23 +281,25 @@ public enum RawConnection {
     }
 }
 
-final class RawCollector: Sendable {
+/// Collects every byte a raw connection receives.
+public final class RawCollector: Sendable {
+    public init() {}
     private let received = Mutex<[UInt8]>([])
-    var bytes: [UInt8] { received.withLock { $0 } }
+    public var bytes: [UInt8] { received.withLock { $0 } }
 
-    func makeHandler() -> Handler { Handler(collector: self) }
+    public func makeHandler() -> Handler { Handler(collector: self) }
 
-    final class Handler: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
+    public final class Handler: ChannelInboundHandler {
+        public typealias InboundIn = ByteBuffer
         let collector: RawCollector
         init(collector: RawCollector) { self.collector = collector }
 
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
             collector.received.withLock { $0 += buffer.readableBytesView }
         }
 
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        public func errorCaught(context: ChannelHandlerContext, error: any Error) {
             context.close(promise: nil)
         }
     }

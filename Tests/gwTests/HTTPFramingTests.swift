@@ -54,6 +54,59 @@ extension EndToEnd {
             }
         }
 
+        /// gw's own answer to HEAD (here a 404) has headers only: the connection stays in step.
+        @Test func gwsOwnErrorToAHEADRequestHasNoBody() async throws {
+            try await withProxy(.fixed(200, body: "ok"), yaml: { gatewayYAML(upstreamPort: $0, routes: proxyRoute(prefix: "/api/")) }) { _, gw in
+                let client = try await gw.client()
+                let head = try await client.request(.HEAD, "/elsewhere")
+                #expect(head.status == .notFound)
+                #expect(head.bodyLength == 0)
+                let get = try await client.request(.GET, "/api/x")
+                #expect(get.status == .ok)
+                #expect(get.text == "ok")
+                await client.close()
+            }
+        }
+
+        @Test func connectIsRefused() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 400 "), "answer: \(answer)")
+                #expect(upstream.connectionCount == 0)
+            }
+        }
+
+        /// After a malformed head the connection answers once and reads nothing more.
+        @Test func bytesAfterAMalformedHeadGetNoSecondAnswer() async throws {
+            try await withProxy(.echo) { _, gw in
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: gw.port).get()
+                let collector = RawCollector()
+                try await channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(collector.makeHandler()) }.get()
+                try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n"))
+                for _ in 0..<5 { try? await channel.writeAndFlush(ByteBuffer(string: "more bytes\r\n")) }
+                let closed = channel.eventLoop.scheduleTask(in: .seconds(3)) { channel.close(promise: nil) }
+                try? await channel.closeFuture.get()
+                closed.cancel()
+                let answer = String(decoding: collector.bytes, as: UTF8.self)
+                #expect(answer.components(separatedBy: "HTTP/1.1 400").count == 2, "answer: \(answer)")
+            }
+        }
+
+        /// `Connection: content-length` must not strip the request's only framing.
+        @Test func aRequestThatNamesContentLengthInConnectionKeepsItsFraming() async throws {
+            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+                let smuggled = "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: content-length\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n" + smuggled,
+                    timeout: .seconds(1))
+                #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "answer: \(answer)")
+                #expect(upstream.requests.map(\.head.uri) == ["/"], "the body never became a request of its own")
+                #expect(upstream.lastRequest?.bodyText == smuggled)
+            }
+        }
+
         @Test func aHeadOver64KiBGets431() async throws {
             try await withProxy(.echo) { upstream, gw in
                 let answer = try await RawConnection.exchange(
@@ -172,6 +225,22 @@ extension EndToEnd {
                     #expect(!answer.lowercased().contains("transfer-encoding"), "answer: \(answer)")
                     #expect(answer.hasSuffix("\r\n\r\nhello world"), "answer: \(answer)")
                 }
+            }
+        }
+
+        @Test func aResponseWithBothLengthAndChunkedIsReframedChunked() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n") { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(!answer.lowercased().contains("content-length"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), "answer: \(answer)")
+            }
+        }
+
+        @Test func aResponseThatNamesContentLengthInConnectionKeepsIt() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello") { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.lowercased().contains("content-length: 5"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\nhello"), "answer: \(answer)")
             }
         }
 

@@ -426,7 +426,12 @@ final class Exchange {
     func responseHeadReady(_ head: consuming HTTPResponseHead) {
         guard !done else { return }
         if head.version != clientVersion { head.version = clientVersion }
-        if clientVersion == .http1_0 && !head.headers.contains(name: "content-length") { closeAfterResponse = true }
+        // An HTTP/1.0 client learns the body's end from the close unless a length alone frames it.
+        if clientVersion == .http1_0
+            && (!head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding"))
+        {
+            closeAfterResponse = true
+        }
         var connection: StaticString?
         if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
             connection = "close"
@@ -516,7 +521,8 @@ final class Exchange {
         let closing = close || (!requestComplete && expectsBody)
         // The client gets the request id on gw's own error answers too (it is in the logs).
         let lastWrite = downstream.writeError(
-            status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID)])
+            status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID)],
+            bodiless: isHEAD)
         downstream.exchangeFinished(self, keepAlive: !closing, lastWrite: lastWrite)
     }
 }

@@ -52,12 +52,14 @@ enum HopByHop {
         }
     }
 
-    /// Tokens of a `Connection` value other than close, keep-alive and
-    /// transfer-encoding, lowercased.
+    /// Tokens of a `Connection` value other than close, keep-alive,
+    /// transfer-encoding and content-length, lowercased.
     private static func collectListed(_ value: String, into listed: inout [String]) {
         forEachListElement(value) { token in
+            // The framing headers are never dropped on a Connection's word: the body
+            // would be left without a length (a desync on a reused connection).
             if !bytesEqualIgnoringCase(token, "close") && !bytesEqualIgnoringCase(token, "keep-alive")
-                && !bytesEqualIgnoringCase(token, "transfer-encoding")
+                && !bytesEqualIgnoringCase(token, "transfer-encoding") && !bytesEqualIgnoringCase(token, "content-length")
             {
                 listed.append(String(decoding: token, as: UTF8.self).lowercased())
             }

@@ -161,6 +161,9 @@ final class RequestDecoder {
         guard major == 1 else { return refuse(.invalidVersion, "HTTP/\(major).\(minor) is not HTTP/1.x") }
         // RFC 9112 §6.1: an HTTP/1.0 recipient cannot know chunked framing; a 1.0
         // request that claims it is ambiguous, a smuggling pattern (nginx refuses it too).
+        // gw tunnels nothing; a CONNECT forwarded as a request could leave a pooled
+        // upstream connection in tunnel mode.
+        if UInt32(parser.pointee.method) == HTTP_CONNECT.rawValue { return refuse(.invalidMethod, "CONNECT is not supported") }
         let flags = parser.pointee.flags
         if flags & UInt16(F_TRANSFER_ENCODING.rawValue) != 0 {
             if minor == 0 { return refuse(.unknown, "Transfer-Encoding in an HTTP/1.0 request") }

@@ -39,17 +39,15 @@ final class UpstreamConnection {
     /// Serialize one part of a request (HTTP/1.1, framed here: no encoder handler).
     /// Framing (RFC 9112 §6): Content-Length if present (a Transfer-Encoding beside it
     /// goes); else chunked for POST, PUT and PATCH, or when the head has a
-    /// Transfer-Encoding; TRACE carries no body.
+    /// Transfer-Encoding. The framing of a body that follows is never removed (a
+    /// body sent raw would be read upstream as the next request).
     func write(_ part: HTTPClientRequestPart) {
         switch part {
         case .head(var head):
             handler.parser.requestIsHEAD = head.method == .HEAD
             let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
             chunkedRequest = false
-            if head.method == .TRACE {
-                if hasLength { head.headers.remove(name: "content-length") }
-                if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
-            } else if hasLength {
+            if hasLength {
                 if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
             } else if hasTransferEncoding || head.method == .POST || head.method == .PUT || head.method == .PATCH {
                 // The body arrives de-chunked whatever the client's coding said: re-chunked here.
