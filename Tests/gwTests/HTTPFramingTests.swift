@@ -68,6 +68,26 @@ extension EndToEnd {
             }
         }
 
+        /// RFC 9110 §10.1.1: an HTTP/1.0 client never gets a 100 (Continue).
+        @Test func anHTTP10ClientThatExpectsContinueGetsOnlyTheFinalAnswer() async throws {
+            try await withProxy(.echo(includeBody: true)) { upstream, gw in
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: gw.port).get()
+                let collector = RawCollector()
+                try await channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(collector.makeHandler()) }.get()
+                try await channel.writeAndFlush(ByteBuffer(string: "POST / HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"))
+                try await Task.sleep(for: .milliseconds(200))
+                try await channel.writeAndFlush(ByteBuffer(string: "hello"))
+                let closed = channel.eventLoop.scheduleTask(in: .seconds(3)) { channel.close(promise: nil) }
+                try? await channel.closeFuture.get()
+                closed.cancel()
+                let answer = String(decoding: collector.bytes, as: UTF8.self)
+                #expect(answer.hasPrefix("HTTP/1.0 200 OK\r\n"), "answer: \(answer)")
+                #expect(!answer.contains("100 Continue"))
+                #expect(upstream.lastRequest?.bodyText == "hello")
+            }
+        }
+
         @Test func connectIsRefused() async throws {
             try await withProxy(.echo) { upstream, gw in
                 let answer = try await RawConnection.exchange(port: gw.port, text: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")

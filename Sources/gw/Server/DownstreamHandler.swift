@@ -368,7 +368,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
             addChunked = head.version.minor >= 1
             chunkedResponse = addChunked
         } else if hasLength {
-            dropTransferEncoding = hasTransferEncoding
             chunkedResponse = false
         } else {
             // gw writes its own Transfer-Encoding line, or none for HTTP/1.0.

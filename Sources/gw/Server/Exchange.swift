@@ -327,7 +327,8 @@ final class Exchange {
         }
         pendingUpstream.removeAll()
         connection.flush()
-        if expectContinue && !requestComplete {
+        // RFC 9110 §10.1.1: no 100 (Continue) to an HTTP/1.0 client.
+        if expectContinue && !requestComplete && clientVersion.minor >= 1 {
             expectContinue = false
             downstream.writeResponseHead(HTTPResponseHead(version: clientVersion, status: .continue))
             context.flush()
