@@ -4,7 +4,8 @@
 /// Kept as one flat byte array of (key length, key, value length, value) records,
 /// searched linearly: a stream carries a handful of entries, and a dictionary of
 /// arrays cost four allocations and a hash per access for the two that `auth` sets.
-/// Setting a key again appends a newer record; lookups take the last one.
+/// Setting a key again replaces its record (a filter that updates a key per body
+/// chunk must not grow the store).
 public struct StreamMetadata: Sendable {
     private var bytes: [UInt8] = []
 
@@ -14,6 +15,7 @@ public struct StreamMetadata: Sendable {
 
     /// Set `key` ("namespace.name") to `value`.
     public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>) {
+        remove { $0.elementsEqual(key) }
         if bytes.isEmpty { bytes.reserveCapacity(256) }
         Self.appendLength(key.count, to: &bytes)
         bytes.append(contentsOf: key)
@@ -23,6 +25,7 @@ public struct StreamMetadata: Sendable {
 
     /// Set `namespace.name` to `value` without building the joined key.
     mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        remove { Self.matches($0, namespace, name) }
         if bytes.isEmpty { bytes.reserveCapacity(256) }
         Self.appendLength(namespace.count + 1 + name.count, to: &bytes)
         bytes.append(contentsOf: namespace)
@@ -42,17 +45,33 @@ public struct StreamMetadata: Sendable {
     /// The latest value of `namespace.name`, if set.
     func value(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> ArraySlice<UInt8>? {
         var found: ArraySlice<UInt8>?
-        forEach { k, v in
-            if k.count == namespace.count + 1 + name.count, k.prefix(namespace.count).elementsEqual(namespace),
-                k[k.startIndex + namespace.count] == UInt8(ascii: "."), k.suffix(name.count).elementsEqual(name)
-            {
-                found = v
-            }
-        }
+        forEach { k, v in if Self.matches(k, namespace, name) { found = v } }
         return found
     }
 
-    /// Every record in the order set (a key set twice appears twice; the later wins).
+    private static func matches(_ key: ArraySlice<UInt8>, _ namespace: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        key.count == namespace.count + 1 + name.count && key.prefix(namespace.count).elementsEqual(namespace)
+            && key[key.startIndex + namespace.count] == UInt8(ascii: ".") && key.suffix(name.count).elementsEqual(name)
+    }
+
+    /// Drop the record whose key matches (there is at most one).
+    private mutating func remove(where matches: (ArraySlice<UInt8>) -> Bool) {
+        var i = 0
+        while i < bytes.count {
+            let start = i
+            let keyCount = Self.length(bytes, at: &i)
+            let key = bytes[i..<i + keyCount]
+            i += keyCount
+            let valueCount = Self.length(bytes, at: &i)
+            i += valueCount
+            if matches(key) {
+                bytes.removeSubrange(start..<i)
+                return
+            }
+        }
+    }
+
+    /// Every record (a key set again moves to the end).
     public func forEach(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
         var i = 0
         while i < bytes.count {

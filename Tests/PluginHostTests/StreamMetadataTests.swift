@@ -10,6 +10,9 @@ import Testing
         metadata.set("auth.method".utf8, "api_key".utf8)
         metadata.set("auth.consumer".utf8, "bob".utf8)
         #expect(metadata.value("auth.consumer".utf8).map { Array($0) } == Array("bob".utf8))
+        var keys: [String] = []
+        metadata.forEach { key, _ in keys.append(String(decoding: key, as: UTF8.self)) }
+        #expect(keys == ["auth.method", "auth.consumer"], "a key set again replaces its record")
         #expect(metadata.value("auth.method".utf8).map { Array($0) } == Array("api_key".utf8))
         #expect(metadata.value("auth.tenant".utf8) == nil)
         #expect(metadata.value("auth".utf8) == nil)
@@ -19,6 +22,15 @@ import Testing
             }
         }
         #expect(found == Array("bob".utf8))
+    }
+
+    @Test func updatingOneKeyManyTimesDoesNotGrowTheStore() {
+        var metadata = StreamMetadata()
+        for i in 0..<1000 { metadata.set("body.count".utf8, String(i % 10).utf8) }
+        var records = 0
+        metadata.forEach { _, _ in records += 1 }
+        #expect(records == 1)
+        #expect(metadata.value("body.count".utf8).map { Array($0) } == Array("9".utf8))
     }
 
     @Test func binaryValuesAndKeysSetFromRawBytesRoundTrip() {
