@@ -109,6 +109,16 @@ let package = Package(
             path: "Benchmarks/PluginBoundary",
             swiftSettings: dataPlaneSettings
         ),
+        // The floor of a proxy on NIO channels (bytes forwarded 1:1, no HTTP): a reference row in `make bench`.
+        .executableTarget(
+            name: "gw-nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/NIOFloor",
+            swiftSettings: dataPlaneSettings
+        ),
         // Sample Swift plugin (what a third-party Swift author copies).
         .target(
             name: "SwiftHelloPlugin",

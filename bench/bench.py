@@ -40,6 +40,7 @@ PORTS = {
     "stream": 19002,          # python asyncio upstream: /stream/sse, /stream/upload
     "nginx": 19101,           # nginx reverse proxy, 1 worker
     "haproxy": 19201,         # HAProxy, nbthread 1
+    "nio-floor": 19401,       # gw-nio-floor: SwiftNIO forwarding bytes 1:1, no HTTP (a reference row)
     "gw": 19301, "gw.admin": 19302,
     "gw-chain": 19311, "gw-chain.admin": 19312,
     "mem-gw": 19321, "mem-gw.admin": 19322,
@@ -56,14 +57,15 @@ assert len(BODY) == 100
 API_KEY = "gwbench-0123456789abcdef0123456789abcdef"
 AUTH_HEADER = ("Authorization", "Bearer " + API_KEY)
 
-ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy", "direct"]
-DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy"]
+ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy", "nio-floor", "direct"]
+DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy", "nio-floor"]
 REFERENCE = "nginx"
 LABELS = {
     "gw": "gw (no filters)",
     "gw-chain": "gw + 3 filters",
     "nginx": "nginx proxy (1 worker)",
     "haproxy": "HAProxy (nbthread 1)",
+    "nio-floor": "SwiftNIO floor (bytes 1:1, no HTTP)",
     "direct": "upstream direct (no proxy)",
 }
 
@@ -1021,6 +1023,10 @@ class Bench:
             return self.start_nginx("nginx-proxy", PORTS["nginx"])
         if c == "haproxy":
             return self.start_haproxy("haproxy", PORTS["haproxy"])
+        if c == "nio-floor":
+            # Benchmarks/NIOFloor: what NIO's channel layer alone costs per proxied request.
+            argv = [self.nio_floor_bin, str(PORTS["nio-floor"]), str(PORTS["upstream"])]
+            return Server("nio-floor", argv, PORTS["nio-floor"], self.cpu_proxy, self.logdir).start()
         if c == "gw":
             return self.start_gw("gw", PORTS["gw"], PORTS["gw.admin"], "")
         if c == "gw-chain":
@@ -1190,7 +1196,8 @@ class Bench:
     def stream_targets(self):
         t = [("direct", None)]
         for c in self.contenders:
-            if c != "direct":
+            # The floor forwards to the load upstream only (it has no routes).
+            if c not in ("direct", "nio-floor"):
                 t.append((c, self.servers[c]))
         return t
 
@@ -1481,6 +1488,13 @@ class Bench:
             if not (os.path.isfile(self.gw_bin) and os.access(self.gw_bin, os.X_OK)):
                 raise BenchError(f"gw binary not found at {self.gw_bin} (set GW_BIN, or run bench/run.sh which builds it)")
             self.gw_bin = os.path.abspath(self.gw_bin)
+        if "nio-floor" in self.contenders:
+            base = self.gw_bin or os.environ.get("GW_BIN") or os.path.join(ROOT, ".build/release/gw")
+            self.nio_floor_bin = os.path.join(os.path.dirname(os.path.abspath(base)), "gw-nio-floor")
+            if not os.access(self.nio_floor_bin, os.X_OK):
+                self.notes.append(f"nio-floor skipped: {self.nio_floor_bin} not built "
+                                  "(scripts/build-release.sh builds it with gw)")
+                self.contenders = [c for c in self.contenders if c != "nio-floor"]
         self.check_tools()
         self.raise_nofile()
         meta = dict(kind="meta", argv=sys.argv[1:], contenders=self.contenders, placement_text=self.placement_text,
