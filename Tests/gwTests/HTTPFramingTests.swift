@@ -1,3 +1,4 @@
+import Foundation
 import GatewayTestSupport
 import NIOCore
 import NIOHTTP1
@@ -261,6 +262,56 @@ extension EndToEnd {
                 let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 #expect(answer.lowercased().contains("content-length: 5"), "answer: \(answer)")
                 #expect(answer.hasSuffix("\r\n\r\nhello"), "answer: \(answer)")
+            }
+        }
+
+        /// The pass-through writer (`writeReceivedResponseHead`): a Content-Length
+        /// response to an HTTP/1.1 client is copied as received, status line and
+        /// header lines alike, minus its hop-by-hop lines and the upstream's request id.
+        @Test func aLengthFramedResponseIsCopiedWithoutItsHopByHopLines() async throws {
+            let upstreamAnswer =
+                "HTTP/1.1 200 Fine Thanks\r\nX-First: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                + "X-Request-Id: from-upstream\r\nProxy-Connection: keep-alive\r\nX-Last:  two words\r\nContent-Length: 5\r\n\r\nhello"
+            try await withRawUpstream(answer: upstreamAnswer) { _, gw in
+                let twoRequests = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                let answer = try await RawConnection.exchange(port: gw.port, text: twoRequests)
+                let responses = answer.components(separatedBy: "HTTP/1.1 200 Fine Thanks\r\n").dropFirst()
+                #expect(responses.count == 2, "answer: \(answer)")
+                for (index, response) in responses.enumerated() {
+                    let lower = response.lowercased()
+                    #expect(response.hasPrefix("X-First: 1\r\nX-Last:  two words\r\nContent-Length: 5\r\nx-request-id: "), "answer: \(answer)")
+                    #expect(!lower.contains("keep-alive") && !lower.contains("from-upstream"), "answer: \(answer)")
+                    #expect(lower.components(separatedBy: "x-request-id:").count == 2, "answer: \(answer)")
+                    #expect(lower.contains("\r\nconnection: close\r\n") == (index == 1), "answer: \(answer)")
+                    #expect(response.hasSuffix("\r\n\r\nhello"), "answer: \(answer)")
+                }
+            }
+        }
+
+        @Test func aHEADAnswerKeepsItsLengthAndHasNoBody() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") { _, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\n"), "answer: \(answer)")
+            }
+        }
+
+        /// More hop-by-hop lines than the pass-through tracks, or a header named in
+        /// `Connection`: the general writer takes over and still removes them all.
+        @Test func everyHopByHopLineGoesHoweverManyThereAre() async throws {
+            let upstreamAnswer =
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
+                + "Trailer: x\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nProxy-Authenticate: Basic\r\nX-Kept: yes\r\nContent-Length: 5\r\n\r\nhello"
+            for answerText in [upstreamAnswer, upstreamAnswer.replacingOccurrences(of: ", X-Secret", with: "")] {
+                try await withRawUpstream(answer: answerText) { _, gw in
+                    let answer = try await RawConnection.exchange(port: gw.port, text: "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    let lower = answer.lowercased()
+                    for gone in ["keep-alive", "\r\nte:", "trailer:", "upgrade:", "proxy-", "x-secret:"] where gone != "x-secret:" || answerText == upstreamAnswer {
+                        #expect(!lower.contains(gone), "\(gone) in answer: \(answer)")
+                    }
+                    #expect(lower.contains("\r\nx-kept: yes\r\n") && lower.contains("\r\ncontent-length: 5\r\n"), "answer: \(answer)")
+                    #expect(answer.hasSuffix("\r\n\r\nhello"), "answer: \(answer)")
+                }
             }
         }
 

@@ -16,7 +16,7 @@ import Testing
         func record(_ event: UpstreamResponseParser.Event, _ parser: UpstreamResponseParser) {
             switch event {
             case .head:
-                events.append("head \(parser.takeHead().status.code)")
+                events.append("head \(parser.takeHead().status)")
             case .body(let buffer):
                 body += String(buffer: buffer)
             case .end:
@@ -75,7 +75,7 @@ import Testing
         let parser = UpstreamResponseParser()
         var seen: HTTPResponseHead?
         try parser.feed(ByteBuffer(string: "HTTP/1.0 404 Whatever\r\nX-A:  one two \t\r\nx-b:\r\nContent-Length: 0\r\n\r\n")) {
-            if case .head = $0 { seen = parser.takeHead() }
+            if case .head = $0 { seen = parser.takeHead().makeHead() }
         }
         let head = try #require(seen)
         #expect(head.status == .notFound)

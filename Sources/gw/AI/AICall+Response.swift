@@ -7,8 +7,9 @@ import PluginHost
 extension AICall: UpstreamResponseDelegate {
     static let maxCollectedBytes = 32 * 1024 * 1024
 
-    func upstreamResponseHead(_ head: consuming HTTPResponseHead) {
+    func upstreamResponseHead(_ received: consuming ReceivedResponseHead) {
         guard !finished else { return }
+        let head = received.makeHead()
         status = Int(head.status.code)
         retryAfter = head.headers.first(name: "retry-after").flatMap { Int($0) }
         let isEventStream = head.headers.first(name: "content-type")?.lowercased().contains("text/event-stream") ?? false

@@ -407,6 +407,33 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headBuffer = buffer
     }
 
+    /// Write a proxied head that `ReceivedResponseHead.passesThrough`: the status line
+    /// and the kept header lines are copied as they arrived, then gw's request id and
+    /// `Connection`. Same result as `writeResponseHead(head.makeHead(), ...)` for such
+    /// a head, except that the upstream's reason phrase is kept.
+    func writeReceivedResponseHead(_ head: ReceivedResponseHead, bodiless: Bool, proxied: ProxiedHead) {
+        guard let context else { return }
+        bodilessResponse = bodiless
+        chunkedResponse = false
+        var buffer = headBuffer.take() ?? context.channel.allocator.buffer(capacity: 512)
+        buffer.clear()
+        head.bytes.withUnsafeReadableBytes { bytes in
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
+            head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+        }
+        buffer.writeStaticString("x-request-id: ")
+        buffer.writeString(proxied.requestID)
+        buffer.writeStaticString("\r\n")
+        if let connection = proxied.connection {
+            buffer.writeStaticString("connection: ")
+            buffer.writeStaticString(connection)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        headBuffer = buffer
+    }
+
     private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
         if head.status == .ok && head.version == .http1_1 {
             buffer.writeStaticString("HTTP/1.1 200 OK\r\n")

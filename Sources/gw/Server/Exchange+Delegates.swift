@@ -70,9 +70,9 @@ extension Exchange: FilterChainRunDelegate {
 }
 
 extension Exchange: UpstreamResponseDelegate {
-    func upstreamResponseHead(_ head: consuming HTTPResponseHead) {
+    func upstreamResponseHead(_ head: consuming ReceivedResponseHead) {
         guard !done else { return }
-        let status = Int(head.status.code)
+        let status = head.status
         if let upstream, let index = targetIndex {
             if status >= 500 {
                 upstream.balancer.active[index].failed("http_5xx")
@@ -91,12 +91,13 @@ extension Exchange: UpstreamResponseDelegate {
         tryAnswered()
         inUpstreamRead = true
         defer { inUpstreamRead = false }
-        let endOfStream = isHEAD || head.status == .noContent || head.status == .notModified
-            || head.headers.first(name: "content-length") == "0"
         if let run {
-            run.startResponse(head, endOfStream: endOfStream)
+            let endOfStream = isHEAD || status == 204 || status == 304 || head.contentLength == 0
+            run.startResponse(head.makeHead(), endOfStream: endOfStream)
+        } else if clientVersion == .http1_1 && head.passesThrough {
+            responseHeadPassedThrough(head)
         } else {
-            responseHeadReady(head)
+            responseHeadReady(head.makeHead())
         }
     }
 

@@ -445,6 +445,21 @@ final class Exchange {
         downstreamNeedsFlush = true
     }
 
+    /// The common case of `responseHeadReady`, without header strings: an HTTP/1.1
+    /// client and a head that `ReceivedResponseHead.passesThrough` (framed by its
+    /// Content-Length), copied as received minus its hop-by-hop lines.
+    func responseHeadPassedThrough(_ head: consuming ReceivedResponseHead) {
+        guard !done else { return }
+        var connection: StaticString?
+        if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
+            connection = "close"
+            closeAfterResponse = true
+        }
+        responseStarted = true
+        downstream.writeReceivedResponseHead(head, bodiless: isHEAD, proxied: .init(requestID: requestID, connection: connection))
+        downstreamNeedsFlush = true
+    }
+
     func forwardResponseBody(_ body: ByteBuffer, end: Bool) {
         guard !done else { return }
         if body.readableBytes > 0 {

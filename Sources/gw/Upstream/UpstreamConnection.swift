@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// Receives one exchange's upstream response. Called on the shared event loop.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamResponseHead(_ head: consuming HTTPResponseHead)
+    func upstreamResponseHead(_ head: consuming ReceivedResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
     func upstreamReadComplete()

@@ -31,12 +31,11 @@ final class UpstreamResponseParser {
 
     /// The head announced by the last `.head` event.
     private var head = UpstreamResponseParser.noHead
-    private static let noHead = HTTPResponseHead(version: .http1_1, status: .ok)
+    private static let noHead = ReceivedResponseHead(bytes: ByteBuffer())
 
     /// The head of the `.head` event just emitted, moved out: the caller holds the
-    /// only reference, so editing its headers does not copy them (an enum payload
-    /// would stay referenced by the event while the exchange edits it).
-    func takeHead() -> HTTPResponseHead {
+    /// only reference to its bytes (an enum payload would keep them referenced).
+    func takeHead() -> ReceivedResponseHead {
         var taken = Self.noHead
         swap(&taken, &head)
         return taken
@@ -94,7 +93,7 @@ final class UpstreamResponseParser {
                 }
                 guard headLength <= Self.maxHeadBytes else { throw .headerOverflow }
                 let headBytes = buffer.readSlice(length: headLength)!
-                try startResponse(try Self.parseHead(headBytes), emit: emit)
+                startResponse(try Self.scanHead(headBytes), emit: emit)
             case .fixed(let remaining):
                 let take = min(remaining, buffer.readableBytes)
                 emit(.body(buffer.readSlice(length: take)!))
@@ -144,53 +143,36 @@ final class UpstreamResponseParser {
     // MARK: - Heads
 
     /// The body's framing is decided before the head is handed on (`takeHead`).
-    private func startResponse(_ head: consuming HTTPResponseHead, emit: (Event) -> Void) throws(HTTPParserError) {
-        let code = Int(head.status.code)
+    private func startResponse(_ received: ReceivedResponseHead, emit: (Event) -> Void) {
+        let code = received.status
         if code < 200 && code != 101 { return }  // informational: the final head follows
-        if !Self.isKeepAlive(head) { keepAlive = false }
+        // HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+        if received.connectionClose || (received.version.minor == 0 && !received.connectionKeepAlive) { keepAlive = false }
         let body: State?  // nil: no body, the response ends with its head
         if code == 101 {
             keepAlive = false
             body = .untilClose
         } else if requestIsHEAD || code == 204 || code == 304 {
             body = nil
-        } else {
-            let transferEncoding = head.headers[canonicalForm: "transfer-encoding"]
-            if !transferEncoding.isEmpty {
-                // Both framings at once is a smuggling pattern: never reuse the connection.
-                if head.headers.contains(name: "content-length") { keepAlive = false }
-                if transferEncoding.last.map({ $0.lowercased() == "chunked" }) == true {
-                    body = .chunkSize
-                } else {
-                    keepAlive = false
-                    body = .untilClose
-                }
-            } else if let length = try Self.contentLength(head.headers) {
-                body = length == 0 ? nil : .fixed(remaining: length)
+        } else if received.hasTransferEncoding {
+            // Both framings at once is a smuggling pattern: never reuse the connection.
+            if received.contentLength != nil { keepAlive = false }
+            if received.chunked {
+                body = .chunkSize
             } else {
                 keepAlive = false
                 body = .untilClose
             }
+        } else if let length = received.contentLength {
+            body = length == 0 ? nil : .fixed(remaining: length)
+        } else {
+            keepAlive = false
+            body = .untilClose
         }
-        self.head = head
+        self.head = received
         emit(.head)
         self.head = Self.noHead
         if let body { state = body } else { finish(emit) }
-    }
-
-    /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
-    /// (`HTTPResponseHead.isKeepAlive` allocates for its token lists; this does not.)
-    private static func isKeepAlive(_ head: HTTPResponseHead) -> Bool {
-        var close = false
-        var keepAlive = false
-        for (name, value) in head.headers where name.utf8.count == 10 && asciiEqualsIgnoringCase(name, "connection") {
-            forEachListElement(value) { element in
-                if bytesEqualIgnoringCase(element, "close") { close = true }
-                if bytesEqualIgnoringCase(element, "keep-alive") { keepAlive = true }
-            }
-        }
-        if close { return false }
-        return head.version.minor >= 1 || keepAlive
     }
 
     private func finish(_ emit: (Event) -> Void) {
@@ -231,91 +213,58 @@ final class UpstreamResponseParser {
         }
     }
 
-    private static func parseHead(_ head: ByteBuffer) throws(HTTPParserError) -> HTTPResponseHead {
-        let parsed = head.withUnsafeReadableBytes { bytes -> Result<HTTPResponseHead, HTTPParserError> in
+    /// Validate a head and read what gw needs from it, without making strings:
+    /// status, framing, `Connection` tokens, and the lines a proxy leaves out.
+    private static func scanHead(_ head: ByteBuffer) throws(HTTPParserError) -> ReceivedResponseHead {
+        var received = ReceivedResponseHead(bytes: head)
+        let failure = head.withUnsafeReadableBytes { bytes -> HTTPParserError? in
             // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
             guard bytes.count >= 14, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
                 bytes[5] == 49, bytes[6] == 46, bytes[7] == 48 || bytes[7] == 49
-            else { return .failure(.invalidVersion) }
-            let version: HTTPVersion = bytes[7] == 49 ? .http1_1 : .http1_0
+            else { return .invalidVersion }
+            received.version = bytes[7] == 49 ? .http1_1 : .http1_0
             guard bytes[8] == 32, isDigit(bytes[9]), isDigit(bytes[10]), isDigit(bytes[11]), bytes[9] != 48 else {
-                return .failure(.invalidStatus)
+                return .invalidStatus
             }
-            let code = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
+            received.status = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
             var i = 12
             if bytes[i] == 32 {
                 while i < bytes.count && bytes[i] != 13 {
                     let b = bytes[i]
-                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .failure(.invalidCharactersUsed) }
+                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .invalidCharactersUsed }
                     i += 1
                 }
             }
-            guard i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return .failure(.lfExpected) }
+            guard i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return .lfExpected }
             i += 2
-            // A plain array: `HTTPHeaders.add` would re-check each name (tokens, checked below).
-            var headers: [(String, String)] = []
-            headers.reserveCapacity(12)
+            received.statusLineLength = i
             // Header fields until the blank line (the head ends with CRLFCRLF).
             while i + 1 < bytes.count && !(bytes[i] == 13 && bytes[i + 1] == 10) {
-                let nameStart = i
+                let lineStart = i
                 while i < bytes.count && isTokenByte(bytes[i]) { i += 1 }
                 // No name, obs-fold (a line starting with a space) or whitespace before the colon.
-                guard i > nameStart, i < bytes.count, bytes[i] == 58 else { return .failure(.invalidHeaderToken) }
+                guard i > lineStart, i < bytes.count, bytes[i] == 58 else { return .invalidHeaderToken }
                 let nameEnd = i
                 i += 1
                 while i < bytes.count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
                 let valueStart = i
                 while i < bytes.count && bytes[i] != 13 {
                     let b = bytes[i]
-                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .failure(.invalidCharactersUsed) }
+                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .invalidCharactersUsed }
                     i += 1
                 }
-                guard i + 1 < bytes.count, bytes[i + 1] == 10 else { return .failure(.lfExpected) }
+                guard i + 1 < bytes.count, bytes[i + 1] == 10 else { return .lfExpected }
                 var valueEnd = i
                 while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
-                let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self)
-                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-                headers.append((name, value))
                 i += 2
+                let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<nameEnd])
+                let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+                if let error = received.note(name: name, value: value, line: lineStart..<i) { return error }
             }
-            return .success(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: code), headers: HTTPHeaders(headers)))
+            return nil
         }
-        return try parsed.get()
-    }
-
-    /// The Content-Length, if present: every value (and comma-separated element)
-    /// must be the same decimal number.
-    private static func contentLength(_ headers: HTTPHeaders) throws(HTTPParserError) -> Int? {
-        var length: Int?
-        for (name, value) in headers where name.utf8.count == 14 && asciiEqualsIgnoringCase(name, "content-length") {
-            // Elements separated by commas, each optional whitespace around decimal digits.
-            var number = 0
-            var digits = 0
-            var afterDigits = false
-            for byte in value.utf8 {
-                switch byte {
-                case 48...57:
-                    guard !afterDigits, digits < 18 else { throw .invalidContentLength }
-                    number = number * 10 + Int(byte - 48)
-                    digits += 1
-                case 32, 9:
-                    if digits > 0 { afterDigits = true }
-                case 44:
-                    guard digits > 0 else { throw .invalidContentLength }
-                    if let length, length != number { throw .invalidContentLength }
-                    length = number
-                    number = 0
-                    digits = 0
-                    afterDigits = false
-                default:
-                    throw .invalidContentLength
-                }
-            }
-            guard digits > 0 else { throw .invalidContentLength }
-            if let length, length != number { throw .invalidContentLength }
-            length = number
-        }
-        return length
+        if let failure { throw failure }
+        return received
     }
 
     /// A chunk-size line: hex digits, then optional extensions (ignored).

@@ -1,0 +1,197 @@
+import NIOCore
+import NIOHTTP1
+
+/// An upstream response head as it arrived: its bytes (a slice of the read buffer,
+/// status line to blank line, already validated by `UpstreamResponseParser`) and
+/// what gw needs from its fields, read without making a string. Header strings are
+/// made only when something needs them (`makeHead`): a filter chain, an AI call,
+/// or a head the pass-through writer does not take (`passesThrough`).
+struct ReceivedResponseHead {
+    var bytes: ByteBuffer
+    var version = HTTPVersion.http1_1
+    var status = 200
+    /// Status line with its CRLF; the header lines follow.
+    var statusLineLength = 0
+    /// Content-Length (every value and element the same number), if present.
+    var contentLength: Int?
+    /// A Transfer-Encoding line is present; `chunked`: its last coding is chunked.
+    var hasTransferEncoding = false
+    var chunked = false
+    var connectionClose = false
+    var connectionKeepAlive = false
+    /// `Connection` names a header besides close, keep-alive and the framing headers:
+    /// that header is hop-by-hop too (only the general writer removes it).
+    var connectionListsOthers = false
+    /// Lines a proxy leaves out (hop-by-hop ones and the upstream's x-request-id),
+    /// as byte ranges of `bytes`, in order; more than `maxSkips` is `skipOverflow`.
+    private(set) var skips = SIMD8<UInt32>()
+    private(set) var skipCount = 0
+    private(set) var skipOverflow = false
+    static let maxSkips = 4
+
+    init(bytes: ByteBuffer) {
+        self.bytes = bytes
+    }
+
+    /// Record one validated header line (`line` includes its CRLF). Returns an error
+    /// for a malformed Content-Length.
+    mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, line: Range<Int>) -> HTTPParserError? {
+        switch name.count {
+        case 14 where lowercaseEquals(name, "content-length"):
+            guard let length = Self.contentLength(value, previous: contentLength) else { return .invalidContentLength }
+            contentLength = length
+            return nil
+        case 17 where lowercaseEquals(name, "transfer-encoding"):
+            hasTransferEncoding = true
+            // The last coding of the last line decides (RFC 9112 §6.3); empty elements do not count.
+            forEachElement(value) { element in chunked = lowercaseEquals(element, "chunked") }
+        case 10 where lowercaseEquals(name, "connection"):
+            skip(line)
+            forEachElement(value) { element in
+                if lowercaseEquals(element, "close") {
+                    connectionClose = true
+                } else if lowercaseEquals(element, "keep-alive") {
+                    connectionKeepAlive = true
+                } else if !lowercaseEquals(element, "transfer-encoding") && !lowercaseEquals(element, "content-length") {
+                    // Framing headers are never dropped on a Connection's word (HopByHop).
+                    connectionListsOthers = true
+                }
+            }
+        case 12 where lowercaseEquals(name, "x-request-id"):
+            skip(line)
+        default:
+            if isHopByHopName(name) { skip(line) }
+        }
+        return nil
+    }
+
+    private mutating func skip(_ line: Range<Int>) {
+        guard skipCount < Self.maxSkips else {
+            skipOverflow = true
+            return
+        }
+        skips[2 * skipCount] = UInt32(line.lowerBound)
+        skips[2 * skipCount + 1] = UInt32(line.upperBound)
+        skipCount += 1
+    }
+
+    /// The header lines without the skipped ones, as ranges of `bytes` (each ends with CRLF).
+    func forEachKeptRange(_ body: (Range<Int>) -> Void) {
+        var start = statusLineLength
+        let end = bytes.readableBytes - 2  // the blank line
+        for i in 0..<skipCount {
+            let from = Int(skips[2 * i])
+            if from > start { body(start..<from) }
+            start = Int(skips[2 * i + 1])
+        }
+        if end > start { body(start..<end) }
+    }
+
+    /// Whether `DownstreamHandler.writeReceivedResponseHead` can send this head to a
+    /// client with its lines copied as they are: a final status that has a body,
+    /// from HTTP/1.1, framed by Content-Length alone, with no header `Connection`
+    /// names and at most `maxSkips` lines to leave out. Anything else goes through
+    /// `makeHead` and the general writer.
+    var passesThrough: Bool {
+        status >= 200 && status != 204 && status != 304 && version == .http1_1 && contentLength != nil
+            && !hasTransferEncoding && !connectionListsOthers && !skipOverflow
+    }
+
+    /// The head as NIO's type, strings and all (reason phrase normalised by status).
+    func makeHead() -> HTTPResponseHead {
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(12)
+        bytes.withUnsafeReadableBytes { bytes in
+            var i = statusLineLength
+            while i + 1 < bytes.count && bytes[i] != 13 {
+                let nameStart = i
+                while bytes[i] != 58 { i += 1 }
+                let nameEnd = i
+                i += 1
+                while bytes[i] == 32 || bytes[i] == 9 { i += 1 }
+                let valueStart = i
+                while bytes[i] != 13 { i += 1 }
+                var valueEnd = i
+                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+                headers.append(
+                    (
+                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self),
+                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
+                    ))
+                i += 2
+            }
+        }
+        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(headers))
+    }
+
+    /// A Content-Length value: comma-separated elements, each optional whitespace
+    /// around decimal digits, all equal to each other and to `previous`. Nil if not.
+    private static func contentLength(_ value: UnsafeRawBufferPointer, previous: Int?) -> Int? {
+        var length = previous
+        var number = 0
+        var digits = 0
+        var afterDigits = false
+        for byte in value {
+            switch byte {
+            case 48...57:
+                guard !afterDigits, digits < 18 else { return nil }
+                number = number * 10 + Int(byte - 48)
+                digits += 1
+            case 32, 9:
+                if digits > 0 { afterDigits = true }
+            case 44:
+                guard digits > 0 else { return nil }
+                if let length, length != number { return nil }
+                length = number
+                number = 0
+                digits = 0
+                afterDigits = false
+            default:
+                return nil
+            }
+        }
+        guard digits > 0 else { return nil }
+        if let length, length != number { return nil }
+        return number
+    }
+}
+
+/// Each non-empty element of a comma-separated value (RFC 9110 §5.6.1), trimmed.
+private func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+    var i = 0
+    while i < value.count {
+        var end = i
+        while end < value.count && value[end] != 44 { end += 1 }
+        var first = i
+        var last = end
+        while first < last && (value[first] == 32 || value[first] == 9) { first += 1 }
+        while last > first && (value[last - 1] == 32 || value[last - 1] == 9) { last -= 1 }
+        if first < last { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
+        i = end + 1
+    }
+}
+
+/// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
+@inline(__always)
+private func lowercaseEquals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+    guard bytes.count == lower.utf8CodeUnitCount else { return false }
+    let expected = lower.utf8Start
+    for i in 0..<bytes.count {
+        let byte = bytes[i]
+        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
+        if folded != expected[i] { return false }
+    }
+    return true
+}
+
+/// The fixed hop-by-hop names of `HopByHop.names` other than `connection`.
+private func isHopByHopName(_ name: UnsafeRawBufferPointer) -> Bool {
+    switch name.count {
+    case 2: return lowercaseEquals(name, "te")
+    case 7: return lowercaseEquals(name, "trailer") || lowercaseEquals(name, "upgrade")
+    case 10: return lowercaseEquals(name, "keep-alive")
+    case 16: return lowercaseEquals(name, "proxy-connection")
+    case 18: return lowercaseEquals(name, "proxy-authenticate")
+    default: return false
+    }
+}
