@@ -104,7 +104,9 @@ func isTokenByte(_ c: UInt8) -> Bool {
     switch c {
     case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
         return true
+    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126:  // !#$%&'*+-.^_`|~
+        return true
     default:
-        return "!#$%&'*+-.^_`|~".utf8.contains(c)
+        return false
     }
 }

@@ -69,6 +69,15 @@ extension gw_str {
     var string: String { String(self) }
     /// A header name or value must not contain CR, LF or NUL.
     var isSafeHeaderText: Bool { !buffer.contains { $0 == 13 || $0 == 10 || $0 == 0 } }
+    /// A header name is a token (RFC 9110 §5.6.2): anything else would make an invalid
+    /// head (a space, a colon) or, outside ASCII, trap in `HTTPHeaders.add`.
+    var isHeaderName: Bool { len > 0 && buffer.allSatisfy(isTokenByte) }
+}
+
+/// Whether `fields` has a header `name` (compared without case, no allocation).
+private func contains(_ fields: HTTPHeaders, _ name: UnsafeRawBufferPointer) -> Bool {
+    for (fieldName, _) in fields where equalsIgnoringCase(fieldName, name) { return true }
+    return false
 }
 
 extension gw_bytes {
@@ -206,19 +215,26 @@ private let hostHeadersGet:
 
 private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-    guard name.len > 0, name.isSafeHeaderText, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
-    return mutateHeaders(run, dir) { $0.replaceOrAdd(name: name.string, value: value.string) }
+    guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    return mutateHeaders(run, dir) { fields in
+        // Most sets add a header that is not there yet: no search-and-remove then.
+        let nameString = name.string
+        if contains(fields, name.buffer) { fields.remove(name: nameString) }
+        fields.add(name: nameString, value: value.string)
+    }
 }
 
 private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-    guard name.len > 0, name.isSafeHeaderText, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     return mutateHeaders(run, dir) { $0.add(name: name.string, value: value.string) }
 }
 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-    return mutateHeaders(run, dir) { $0.remove(name: name.string) }
+    return mutateHeaders(run, dir) { fields in
+        if contains(fields, name.buffer) { fields.remove(name: name.string) }
+    }
 }
 
 // MARK: - Attributes
@@ -274,7 +290,7 @@ private let hostSendLocalReply:
         guard status >= 200 && status <= 599 else { return GW_E_BAD_ARGUMENT }
         var fields = HTTPHeaders()
         for i in 0..<count {
-            guard let header = headerList?[i], header.name.len > 0, header.name.isSafeHeaderText, header.value.isSafeHeaderText
+            guard let header = headerList?[i], header.name.isHeaderName, header.value.isSafeHeaderText
             else { return GW_E_BAD_ARGUMENT }
             fields.add(name: header.name.string, value: header.value.string)
         }
@@ -341,7 +357,7 @@ private let hostHTTPCallout:
             guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
             var fields: [(String, String)] = []
             for i in 0..<count {
-                guard let header = headerList?[i], header.name.isSafeHeaderText, header.value.isSafeHeaderText else {
+                guard let header = headerList?[i], header.name.isHeaderName, header.value.isSafeHeaderText else {
                     return GW_E_BAD_ARGUMENT
                 }
                 fields.append((header.name.string, header.value.string))

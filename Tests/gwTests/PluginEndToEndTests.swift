@@ -29,6 +29,23 @@ extension EndToEnd {
             return samples
         }()
 
+        /// Header setters refuse names that are not tokens (a crash in `HTTPHeaders.add`
+        /// outside ASCII, an invalid head otherwise); set replaces every value; remove
+        /// of an absent header is fine.
+        @Test func headerSettersRefuseNamesThatAreNotTokens() async throws {
+            let plugin = try FixturePlugins.fixture("header_names")
+            let filters = "[{plugin: \(plugin)}]"
+            try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, routes: proxyRoute(filters: filters)) }) { upstream, gw in
+                let response = try await gw.send(.GET, "/", headers: [("x-dup", "a"), ("x-dup", "b"), ("x-gone", "1")])
+                #expect(response.status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.header("x-results") == "0,-2,-2,-2,-2,0,0,0")
+                #expect(seen.head.headers["x-dup"] == ["z"])
+                #expect(seen.header("x-new") == "1")
+                #expect(seen.header("x-gone") == nil)
+            }
+        }
+
         @Test(arguments: samples)
         func aSampleAddsItsResponseHeaderAndRejectsTheConfiguredHeader(_ sample: Sample) async throws {
             let plugin = try #require(try sample.reference())

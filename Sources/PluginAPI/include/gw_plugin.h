@@ -331,8 +331,9 @@ typedef struct gw_host_v1 {
   /* dir selects the request headers (GW_REQUEST) or the response headers
    * (GW_RESPONSE; only in response hooks). Returned values are hook-borrowed
    * and invalidated by any header mutation in the same direction. Names are
-   * case-insensitive. Setters refuse names or values containing CR, LF or NUL
-   * (GW_E_BAD_ARGUMENT). */
+   * case-insensitive. Setters refuse values containing CR, LF or NUL and names
+   * that are not tokens (RFC 9110 5.6.2: no space, colon or byte outside ASCII)
+   * with GW_E_BAD_ARGUMENT. */
 
   /* Value number `index` (0-based) of header `name`. *count_out (if not NULL)
    * receives how many values the header has. GW_E_NOT_FOUND if none/out of range. */
