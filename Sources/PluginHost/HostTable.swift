@@ -427,7 +427,7 @@ private let hostKVSet:
         let (plugin, name) = kvKey(p, key)
         let condition: SharedKeyValueStore.SetCondition = cas == 0 ? .always : cas == UInt64.max ? .absent : .cas(cas)
         do {
-            let token = try plugin.services.kv.set(name, value: Array(value.buffer), condition: condition, ttlMilliseconds: ttl)
+            let token = try plugin.services.kv.set(name, bytes: value.buffer, condition: condition, ttlMilliseconds: ttl)
             casOut?.pointee = token
             return GW_OK
         } catch {

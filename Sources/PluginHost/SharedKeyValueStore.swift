@@ -64,17 +64,49 @@ public final class SharedKeyValueStore: Sendable {
     }
 
     public func set(_ key: String, value: [UInt8], condition: SetCondition, ttlMilliseconds: UInt64) throws(KVError) -> UInt64 {
+        // `withUnsafeBytes` rethrows untyped: the outcome crosses it as a Result.
+        let outcome = value.withUnsafeBytes { bytes in
+            Result { () throws(KVError) in try set(key, bytes: bytes, condition: condition, ttlMilliseconds: ttlMilliseconds) }
+        }
+        return try outcome.get()
+    }
+
+    /// Store `bytes` under `key` if `condition` holds. An entry that exists keeps its
+    /// storage when the size is unchanged (a rate limiter rewriting its bucket state on
+    /// every request allocates nothing then).
+    public func set(
+        _ key: String, bytes: UnsafeRawBufferPointer, condition: SetCondition, ttlMilliseconds: UInt64
+    ) throws(KVError) -> UInt64 {
         let now = MonotonicClock.nanoseconds()
         let expiry = ttlMilliseconds == 0 ? 0 : now &+ ttlMilliseconds &* 1_000_000
         let result: UInt64? = state.withLock { s in
-            let current = s.live(key, now: now)
+            var index = s.entries.index(forKey: key)
+            if let i = index {
+                let expiresAt = s.entries.values[i].expiresAt
+                if expiresAt != 0 && expiresAt <= now {
+                    s.entries.remove(at: i)
+                    index = nil
+                }
+            }
             switch condition {
             case .always: break
-            case .absent: if current != nil { return nil }
-            case .cas(let token): if current?.cas != token { return nil }
+            case .absent: if index != nil { return nil }
+            case .cas(let token): if index.map({ s.entries.values[$0].cas }) != token { return nil }
             }
             let token = s.token()
-            s.entries[key] = Entry(value: value, cas: token, expiresAt: expiry)
+            if let i = index {
+                s.entries.values[i].cas = token
+                s.entries.values[i].expiresAt = expiry
+                if s.entries.values[i].value.count == bytes.count {
+                    if bytes.count > 0 {
+                        s.entries.values[i].value.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                    }
+                } else {
+                    s.entries.values[i].value = Array(bytes)
+                }
+            } else {
+                s.entries[key] = Entry(value: Array(bytes), cas: token, expiresAt: expiry)
+            }
             s.sweepIfDue(now: now)
             return token
         }

@@ -54,6 +54,23 @@ import Testing
         #expect(store.get("short")?.value == [3])
     }
 
+    /// A same-size rewrite reuses the entry's storage: what a reader already got stays
+    /// as it was, and the new TTL replaces the old one.
+    @Test func aRewriteInPlaceLeavesEarlierReadsAloneAndTakesTheNewTTL() async throws {
+        _ = try store.set("k", value: [1, 2, 3, 4], condition: .always, ttlMilliseconds: 40)
+        let before = try #require(store.get("k"))
+        let token = try [UInt8]([9, 8, 7, 6]).withUnsafeBytes { bytes in
+            try store.set("k", bytes: bytes, condition: .cas(before.cas), ttlMilliseconds: 0)
+        }
+        #expect(before.value == [1, 2, 3, 4], "the earlier read is a value, not a view")
+        #expect(store.get("k")?.value == [9, 8, 7, 6])
+        #expect(store.get("k")?.cas == token)
+        _ = try store.set("k", value: [5], condition: .cas(token), ttlMilliseconds: 0)
+        #expect(store.get("k")?.value == [5], "a size change replaces the storage")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(store.get("k")?.value == [5], "the rewrite without a TTL made the entry permanent")
+    }
+
     @Test func incrementStartsAtZeroAndAddsDeltas() throws {
         #expect(try store.increment("n", by: 1, ttlMilliseconds: 0) == 1)
         #expect(try store.increment("n", by: 41, ttlMilliseconds: 0) == 42)
