@@ -114,6 +114,33 @@ extension EndToEnd {
             }
         }
 
+        /// RFC 9112 §9.6: after a request that says `Connection: close`, what follows is
+        /// not parsed (strict llhttp calls it an error); the request itself is answered.
+        @Test func bytesAfterAConnectionCloseRequestAreIgnoredAndTheRequestAnswered() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                for tail in ["GARBAGE\r\n\r\n", "GET /second HTTP/1.1\r\nHost: x\r\n\r\n"] {
+                    let answer = try await RawConnection.exchange(
+                        port: gw.port, text: "GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + tail)
+                    #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "answer: \(answer)")
+                    #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer only: \(answer)")
+                }
+                #expect(upstream.requests.map(\.head.uri) == ["/first", "/first"])
+            }
+        }
+
+        /// Whole requests before malformed bytes are answered first, in order; then the
+        /// error, then the close (a pipelining client loses no answer to a later bad one).
+        @Test func requestsBeforeMalformedBytesAreAnsweredBeforeTheError() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nX-A : 1\r\n\r\n")
+                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+                #expect(statuses == ["200", "200", "400"], "answer: \(answer)")
+                #expect(upstream.requests.map(\.head.uri) == ["/a", "/b"])
+            }
+        }
+
         /// `Connection: content-length` must not strip the request's only framing.
         @Test func aRequestThatNamesContentLengthInConnectionKeepsItsFraming() async throws {
             try await withProxy(.echo(includeBody: true)) { upstream, gw in
@@ -285,6 +312,18 @@ extension EndToEnd {
                     #expect(lower.contains("\r\nconnection: close\r\n") == (index == 1), "answer: \(answer)")
                     #expect(response.hasSuffix("\r\n\r\nhello"), "answer: \(answer)")
                 }
+            }
+        }
+
+        /// An answer that starts before the request body ended closes the connection
+        /// after it, and its head says so.
+        @Test func anEarlyAnswerToAnUnfinishedUploadSaysConnectionClose() async throws {
+            try await withRawUpstream(answer: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!") { _, gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port, text: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nthe first bytes")
+                #expect(answer.hasPrefix("HTTP/1.1 413 "), "answer: \(answer)")
+                #expect(answer.lowercased().contains("\r\nconnection: close\r\n"), "answer: \(answer)")
+                #expect(answer.hasSuffix("\r\n\r\nbig!"), "answer: \(answer)")
             }
         }
 

@@ -38,6 +38,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var bodilessResponse = false
     /// The client sent bytes that are not HTTP: whatever follows is ignored.
     private var malformed = false
+    /// Malformed bytes followed whole requests: answered (400/431) once those are.
+    private var deferredMalformed: HTTPParserError?
     /// The last response head's buffer, written into again for the next one: once
     /// the channel has sent it, this is its only reference and clearing it keeps its
     /// memory (a new buffer costs two allocations). Still queued, copy-on-write
@@ -96,7 +98,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
         guard !malformed else { return }
         let error = decoder.feed(unwrapInboundIn(data))
         while let part = decoder.takePart() { handle(part, context: context) }
-        if let error { requestMalformed(error, context: context) }
+        guard let error else { return }
+        if decoder.inMessage || (exchange == nil && queued.isEmpty) {
+            requestMalformed(error, context: context)
+        } else {
+            // The requests before the bad bytes are whole: they are answered first
+            // (`exchangeFinished`), then the error, then the connection closes.
+            malformed = true
+            deferredMalformed = error
+            headTimer?.cancel()
+            headTimer = nil
+        }
     }
 
     private func handle(_ part: consuming RequestPart, context: ChannelHandlerContext) {
@@ -152,7 +164,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if idleTimeout.nanoseconds > 0 { lastActivity = .now() }
         // Bytes arrived but no whole head yet: the client has `headTimeout` to finish it.
-        if awaitingHead && headTimer == nil && headTimeout.nanoseconds > 0 { armHeadTimer(context: context) }
+        if awaitingHead && !malformed && headTimer == nil && headTimeout.nanoseconds > 0 { armHeadTimer(context: context) }
         exchange?.flushUpstream()
         context.flush()
         context.fireChannelReadComplete()
@@ -295,12 +307,22 @@ final class DownstreamHandler: ChannelDuplexHandler {
         awaitingHead = true
         if idleTimeout.nanoseconds > 0 { lastActivity = .now() }
         guard !queued.isEmpty else {
+            if let error = deferredMalformed {
+                deferredMalformed = nil
+                requestMalformed(error, context: context)
+                return
+            }
             maybeResumeReads()
             return
         }
         let parts = queued
         queued.removeAll()
         for part in parts { handle(part, context: context) }
+        if exchange == nil, queued.isEmpty, let error = deferredMalformed {
+            deferredMalformed = nil
+            requestMalformed(error, context: context)
+            return
+        }
         // Replayed parts were written upstream as if inside a read (`inRead`): no
         // channelReadComplete follows to flush them, so flush here.
         exchange?.flushUpstream()

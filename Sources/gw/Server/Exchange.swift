@@ -433,6 +433,9 @@ final class Exchange {
         {
             closeAfterResponse = true
         }
+        // The answer starts before the request body ended (an early 4xx, say): the
+        // connection closes after it (`completeResponse`), so the head says so.
+        if expectsBody && !requestComplete { closeAfterResponse = true }
         var connection: StaticString?
         if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
             connection = "close"
@@ -450,6 +453,9 @@ final class Exchange {
     /// Content-Length), copied as received minus its hop-by-hop lines.
     func responseHeadPassedThrough(_ head: consuming ReceivedResponseHead) {
         guard !done else { return }
+        // The answer starts before the request body ended (an early 4xx, say): the
+        // connection closes after it (`completeResponse`), so the head says so.
+        if expectsBody && !requestComplete { closeAfterResponse = true }
         var connection: StaticString?
         if !clientKeepAlive || closeAfterResponse || downstream.gateway.isDraining {
             connection = "close"

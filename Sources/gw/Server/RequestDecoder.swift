@@ -43,6 +43,12 @@ final class RequestDecoder {
     private(set) var failureReason = ""
     /// The buffer being parsed and its bytes' address, for body slices.
     private var input = ByteBuffer()
+    /// A message's head was handed on and its end not yet: an error now is inside
+    /// that message (its exchange cannot complete), not in a later one.
+    private(set) var inMessage = false
+    /// A request said `Connection: close` and ended: what follows is ignored
+    /// (RFC 9112 §9.6), not parsed as another request.
+    private(set) var closed = false
     private var inputBase: UnsafeRawPointer?
 
     private enum Phase {
@@ -65,6 +71,7 @@ final class RequestDecoder {
         parts.removeAll(keepingCapacity: true)
         taken = 0
         if let failure { return failure }
+        if closed { return nil }
         input = buffer
         let errno = buffer.withUnsafeReadableBytes { bytes -> llhttp_errno_t in
             inputBase = bytes.baseAddress
@@ -73,6 +80,11 @@ final class RequestDecoder {
         }
         input = ByteBuffer()
         guard errno != HPE_OK else { return nil }
+        // Strict llhttp refuses bytes after a `Connection: close` request; they are dropped.
+        if errno == HPE_CLOSED_CONNECTION {
+            closed = true
+            return nil
+        }
         let error = failure ?? Self.error(errno)
         if failureReason.isEmpty, let reason = c_nio_llhttp_get_error_reason(parser) { failureReason = String(cString: reason) }
         failure = error
@@ -191,6 +203,7 @@ final class RequestDecoder {
             return HTTPRequestHead(version: version, method: Self.method(parser.pointee.method), uri: uri, headers: HTTPHeaders(fields))
         }
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
+        inMessage = true
         return 0
     }
 
@@ -203,6 +216,7 @@ final class RequestDecoder {
 
     fileprivate func onMessageComplete() -> Int32 {
         phase = .idle
+        inMessage = false
         parts.append(.end)
         // nodejs/llhttp#202 (as NIO does): a stale length must not leak into the next message.
         parser.pointee.content_length = 0
