@@ -361,6 +361,18 @@ final class DownstreamHandler: ChannelDuplexHandler {
         var requestID: String
         /// gw's own `Connection` header (the upstream's is hop-by-hop).
         var connection: StaticString?
+
+        /// gw's lines at the end of a proxied head: its request id, then `Connection`.
+        func write(into buffer: inout ByteBuffer) {
+            buffer.writeStaticString("x-request-id: ")
+            buffer.writeString(requestID)
+            buffer.writeStaticString("\r\n")
+            if let connection {
+                buffer.writeStaticString("connection: ")
+                buffer.writeStaticString(connection)
+                buffer.writeStaticString("\r\n")
+            }
+        }
     }
 
     /// Write a response head. A 1xx, 204 or 304 carries no body: its framing
@@ -413,16 +425,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             buffer.writeString(value)
             buffer.writeStaticString("\r\n")
         }
-        if let proxied {
-            buffer.writeStaticString("x-request-id: ")
-            buffer.writeString(proxied.requestID)
-            buffer.writeStaticString("\r\n")
-            if let connection = proxied.connection {
-                buffer.writeStaticString("connection: ")
-                buffer.writeStaticString(connection)
-                buffer.writeStaticString("\r\n")
-            }
-        }
+        if let proxied { proxied.write(into: &buffer) }
         if addChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
         context.write(wrapOutboundOut(buffer), promise: nil)
@@ -443,14 +446,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
             head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
         }
-        buffer.writeStaticString("x-request-id: ")
-        buffer.writeString(proxied.requestID)
-        buffer.writeStaticString("\r\n")
-        if let connection = proxied.connection {
-            buffer.writeStaticString("connection: ")
-            buffer.writeStaticString(connection)
-            buffer.writeStaticString("\r\n")
-        }
+        proxied.write(into: &buffer)
         buffer.writeStaticString("\r\n")
         context.write(wrapOutboundOut(buffer), promise: nil)
         headBuffer = buffer
