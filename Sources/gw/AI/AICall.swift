@@ -273,7 +273,7 @@ final class AICall {
             return
         }
         var headers = HTTPHeaders()
-        headers.add(name: "host", value: target.port == 80 || target.port == 443 ? target.host : "\(target.host):\(target.port)")
+        headers.add(name: "host", value: target.hostHeader)
         for (name, value) in request.headers { headers.add(name: name, value: value) }
         headers.add(name: "content-length", value: String(request.body.count))
         headers.add(name: "x-request-id", value: requestID)

@@ -51,7 +51,7 @@ final class CompiledRoute: Sendable {
     }
 
     /// The path captures if this route matches, else nil.
-    func match(method: String, host: String, path requestPath: Substring, headers fields: HTTPHeaders) -> [Substring?]? {
+    func match(method: String, host: String, path requestPath: Substring, headers fields: (String) -> [String]) -> [Substring?]? {
         if !methods.isEmpty && !methods.contains(method) { return nil }
         if !hosts.isEmpty {
             let bare = Self.stripPort(host).lowercased()
@@ -71,7 +71,7 @@ final class CompiledRoute: Sendable {
             captures = found
         }
         for (name, rule) in headers {
-            let values = fields[name]
+            let values = fields(name)
             switch rule {
             case .present: if values.isEmpty { return nil }
             case .exact(let v): if !values.contains(v) { return nil }
@@ -122,17 +122,17 @@ final class RouteTable: Sendable {
     }
 
     func match(_ head: HTTPRequestHead) -> Match? {
-        match(head, host: head.headers.first(name: "host"))
+        match(method: head.method, uri: head.uri, host: head.headers.first(name: "host"), headers: { head.headers[$0] })
     }
 
-    /// `host`: the request's Host header, when the caller has already scanned the headers.
-    func match(_ head: HTTPRequestHead, host: String?) -> Match? {
-        let uri = head.uri
+    /// `host`: the request's Host header; `headers`: the values of a header, for
+    /// routes with header rules.
+    func match(method: HTTPMethod, uri: String, host: String?, headers: (String) -> [String]) -> Match? {
         let path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
         let host = host ?? ""
-        let method = head.method.rawValue
+        let method = method.rawValue
         for route in routes {
-            if let captures = route.match(method: method, host: host, path: path, headers: head.headers) {
+            if let captures = route.match(method: method, host: host, path: path, headers: headers) {
                 return Match(route: route, captures: captures)
             }
         }

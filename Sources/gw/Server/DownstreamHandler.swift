@@ -155,7 +155,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headTimer = nil
         inRead = true
         defer { inRead = false }
-        let scan = RequestHeadScan(head.headers)
+        let scan = RequestHeadScan(head)
         let exchange = Exchange(downstream: self, context: context, state: currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
         exchange.start(head, keepAlive: keepAlive, scan: scan)

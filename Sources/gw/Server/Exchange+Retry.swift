@@ -66,7 +66,7 @@ extension Exchange {
         let verdict = RetryRules.decide(
             failure, retryPolicy,
             .init(
-                method: currentRequestHead.method, retryNonIdempotent: route.reliability.retryNonIdempotent, retriesDone: attempt.retriesDone,
+                method: requestMethod, retryNonIdempotent: route.reliability.retryNonIdempotent, retriesDone: attempt.retriesDone,
                 reusedConnection: attempt.reusedConnection, freshConnectionRetryDone: attempt.freshConnectionRetryDone,
                 replayable: !attempt.replayLost))
         var retry = verdict

@@ -18,6 +18,15 @@ final class Exchange {
     /// The request as it goes upstream; handed to the filter run when there is one
     /// (then `run.requestHead` is the one that counts, see `currentRequestHead`).
     var requestHead = Exchange.noHead
+    /// The request on a route that only proxies: its head goes upstream from the
+    /// received bytes (`requestHead` is then unused).
+    var plain: PlainForward?
+    struct PlainForward {
+        let head: ReceivedRequestHead
+        let scan: RequestHeadScan
+        /// The target after the route's rewrite.
+        let uri: String
+    }
     /// A shared placeholder: a fresh `HTTPRequestHead` costs an allocation.
     static let noHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
     var clientVersion = HTTPVersion.http1_1
@@ -78,30 +87,35 @@ final class Exchange {
 
     // MARK: - Start
 
-    /// `head` is consumed: the decoder handed over the only reference, so the header
-    /// changes below do not copy the header list.
-    func start(_ head: consuming HTTPRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
-        clientVersion = head.version
+    func start(_ received: ReceivedRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
+        clientVersion = received.version
         clientKeepAlive = keepAlive
-        isHEAD = head.method == .HEAD
+        isHEAD = received.method == .HEAD
         expectsBody = scan.hasBody
         let limits = state.config.limits
-        if let problem = checkLimits(head, scan, limits) {
+        if let problem = checkLimits(uri: received.uri, fieldCount: received.fieldCount, scan, limits) {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
             return
         }
-        guard let match = state.routes.match(head, host: scan.host) else {
-            fail(status: .notFound, type: "no_route", message: "no route matches \(head.method.rawValue) \(head.uri)", close: false)
+        guard let match = state.routes.match(method: received.method, uri: received.uri, host: scan.host, headers: { received.values($0) })
+        else {
+            fail(status: .notFound, type: "no_route", message: "no route matches \(received.method.rawValue) \(received.uri)", close: false)
             return
         }
         let route = match.route
         self.route = route
-        prepareUpstreamHead(&head, match: match, scan: scan)
-        requestHead = consume head
         if case .proxy(let upstream) = route.action { self.upstream = upstream }
-        if let expect = scan.expect, asciiEqualsIgnoringCase(expect, "100-continue") {
-            expectContinue = true
-            requestHead.headers.remove(name: "expect")
+        expectContinue = scan.expectsContinue
+        // A route that only proxies writes the upstream head from the received bytes;
+        // the rest (filters, AI and direct answers, a `Connection` that names other
+        // fields) needs it as NIO's type.
+        if route.chain.isEmpty && upstream != nil && !scan.connectionListsOthers {
+            plain = PlainForward(head: received, scan: scan, uri: Self.upstreamURI(received.uri, match: match) ?? received.uri)
+        } else {
+            var head = received.makeHead()
+            prepareUpstreamHead(&head, match: match, scan: scan)
+            if expectContinue { head.headers.remove(name: "expect") }
+            requestHead = head
         }
         let total = upstream?.config.totalTimeout ?? .zero
         if total.nanoseconds > 0 {
@@ -127,12 +141,12 @@ final class Exchange {
     }
 
     private func checkLimits(
-        _ head: HTTPRequestHead, _ scan: RequestHeadScan, _ limits: GatewayConfig.Limits
+        uri: String, fieldCount: Int, _ scan: RequestHeadScan, _ limits: GatewayConfig.Limits
     ) -> (HTTPResponseStatus, String, String)? {
-        if head.uri.utf8.count > limits.maxURIBytes {
+        if uri.utf8.count > limits.maxURIBytes {
             return (.uriTooLong, "uri_too_long", "request URI exceeds \(limits.maxURIBytes) bytes")
         }
-        if head.headers.count > limits.maxHeaders {
+        if fieldCount > limits.maxHeaders {
             return (.requestHeaderFieldsTooLarge, "too_many_headers", "request has more than \(limits.maxHeaders) headers")
         }
         if scan.headerBytes > limits.maxHeaderBytes {
@@ -171,12 +185,16 @@ final class Exchange {
         if let host = scan.host, !scan.hasForwardedHost {
             head.headers.add(name: "x-forwarded-host", value: host)
         }
-        if let rewritten = match.route.rewrite(captures: match.captures) {
-            let query = head.uri.firstIndex(of: "?").map { String(head.uri[$0...]) } ?? ""
-            head.uri = (rewritten.isEmpty ? "/" : rewritten) + query
-        }
+        if let rewritten = Self.upstreamURI(head.uri, match: match) { head.uri = rewritten }
         // Assigning an equal version still copies the head's storage (copy-on-write).
         if head.version != .http1_1 { head.version = .http1_1 }
+    }
+
+    /// The target after the route's rewrite (the query kept), or nil without one.
+    private static func upstreamURI(_ uri: String, match: RouteTable.Match) -> String? {
+        guard let rewritten = match.route.rewrite(captures: match.captures) else { return nil }
+        let query = uri.firstIndex(of: "?").map { String(uri[$0...]) } ?? ""
+        return (rewritten.isEmpty ? "/" : rewritten) + query
     }
 
     // MARK: - Client side events
@@ -255,7 +273,7 @@ final class Exchange {
             let hashKey: String?
             switch upstream.config.hashKey {
             case .clientIP: hashKey = downstream.clientAddress
-            case .header(let name): hashKey = currentRequestHead.headers.first(name: name)
+            case .header(let name): hashKey = plain.map { $0.head.values(name).first } ?? currentRequestHead.headers.first(name: name)
             }
             guard let picked = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
                 giveUp(.connectFailure, message: "")
@@ -305,21 +323,28 @@ final class Exchange {
 
     var currentRequestHead: HTTPRequestHead { run?.requestHead ?? requestHead }
 
+    /// The method the upstream sees (a filter may have changed it).
+    var requestMethod: HTTPMethod { plain?.head.method ?? currentRequestHead.method }
+
     private func attach(_ connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
         self.connection = connection
         connection.exchanges += 1
         attempt.reusedConnection = connection.exchanges > 1
         connection.handler.delegate = self
         connection.handler.setHoldReads(!context.channel.isWritable)
-        var head = currentRequestHead
-        if let upstream {
-            switch upstream.config.hostHeader {
-            case .preserve: if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: "\(target.host):\(target.port)") }
-            case .target: head.headers.replaceOrAdd(name: "host", value: target.port == 80 || target.port == 443 ? target.host : "\(target.host):\(target.port)")
-            case .fixed(let value): head.headers.replaceOrAdd(name: "host", value: value)
+        if let plain {
+            writePlainHead(plain, to: connection, target: target)
+        } else {
+            var head = currentRequestHead
+            if let upstream {
+                switch upstream.config.hostHeader {
+                case .preserve: if !head.headers.contains(name: "host") { head.headers.add(name: "host", value: target.authority) }
+                case .target: head.headers.replaceOrAdd(name: "host", value: target.hostHeader)
+                case .fixed(let value): head.headers.replaceOrAdd(name: "host", value: value)
+                }
             }
+            connection.write(.head(head))
         }
-        connection.write(.head(head))
         headSentUpstream = true
         for part in pendingUpstream {
             if case .body(.byteBuffer(let buffer)) = part { rememberForReplay(buffer) }
@@ -335,6 +360,21 @@ final class Exchange {
         }
         if requestForwardedEnd { armFirstByteTimer() }
         downstream.maybeResumeReads()
+    }
+
+    private func writePlainHead(_ plain: PlainForward, to connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
+        let host: String?
+        switch upstream?.config.hostHeader ?? .preserve {
+        case .preserve: host = nil
+        case .target: host = target.hostHeader
+        case .fixed(let value): host = value
+        }
+        let lines = UpstreamHeadLines(
+            uri: plain.uri, host: host, defaultHost: target.authority, requestID: requestID,
+            clientAddress: downstream.clientAddress, scheme: downstream.scheme)
+        connection.writeHead(method: plain.head.method) { buffer in
+            plain.head.writeUpstreamHead(into: &buffer, scan: plain.scan, lines: lines)
+        }
     }
 
     func forwardRequestBody(_ body: ByteBuffer, end: Bool) {

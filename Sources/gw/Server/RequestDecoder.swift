@@ -5,7 +5,7 @@ import NIOHTTP1
 /// One parsed piece of a client request.
 enum RequestPart {
     /// `keepAlive`: llhttp's verdict from the version and `Connection` header.
-    case head(HTTPRequestHead, keepAlive: Bool)
+    case head(ReceivedRequestHead, keepAlive: Bool)
     case body(ByteBuffer)
     case end
 }
@@ -16,8 +16,9 @@ enum RequestPart {
 /// `chunked`, obs-fold, bare CR/LF and bad token bytes are all refused) without
 /// NIO's `ByteToMessageHandler` and `HTTPRequestDecoder` around it. Those cost two
 /// pipeline handlers, a boxed `NIOAny` per part and a cumulation buffer; here the
-/// head's bytes are copied once into a reused scratch array and the body parts
-/// are slices of the bytes read (no copy).
+/// head's bytes are gathered in a reused scratch array and copied once into the
+/// `ReceivedRequestHead` (no string per header), and the body parts are slices of
+/// the bytes read (no copy).
 ///
 /// `Upgrade` is not honoured (gw tunnels no protocol): the parser is told the
 /// request is not an upgrade, so it goes on as plain HTTP and the `Upgrade` and
@@ -91,8 +92,7 @@ final class RequestDecoder {
         return error
     }
 
-    /// The next part found by the last `feed`, moved out: the caller holds the only
-    /// reference to a head, so changing its headers does not copy them.
+    /// The next part found by the last `feed`, moved out.
     func takePart() -> RequestPart? {
         guard taken < parts.count else { return nil }
         let part = parts[taken]
@@ -188,19 +188,11 @@ final class RequestDecoder {
         // Not a protocol switch: llhttp then parses what follows as HTTP again.
         parser.pointee.upgrade = 0
         let version = HTTPVersion(major: 1, minor: Int(minor))
-        let head = scratch.withUnsafeBufferPointer { bytes -> HTTPRequestHead in
-            // Built as a plain array: `HTTPHeaders.add` re-checks every name for ASCII,
-            // which llhttp's token check already guarantees.
-            var fields: [(String, String)] = []
-            // Room for the forwarding headers gw adds (request id, X-Forwarded-*).
-            fields.reserveCapacity(self.fields.count + 6)
-            for field in self.fields {
-                fields.append(
-                    (String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name..<field.value]), as: UTF8.self),
-                     String(decoding: UnsafeBufferPointer(rebasing: bytes[field.value..<field.end]), as: UTF8.self)))
-            }
-            let uri = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<urlEnd]), as: UTF8.self)
-            return HTTPRequestHead(version: version, method: Self.method(parser.pointee.method), uri: uri, headers: HTTPHeaders(fields))
+        let method = Self.method(parser.pointee.method)
+        let head = scratch.withUnsafeBytes { bytes in
+            ReceivedRequestHead(
+                method: method, version: version, uri: String(decoding: bytes[0..<urlEnd], as: UTF8.self), bytes: bytes,
+                base: urlEnd, fields: fields)
         }
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
         inMessage = true

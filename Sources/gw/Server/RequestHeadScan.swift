@@ -3,7 +3,9 @@ import NIOHTTP1
 /// What the proxy needs from a request's headers, found in ONE pass: the limits
 /// check, body detection, the expectation, the request id, routing and the
 /// forwarding headers each used to search the header list again (about ten
-/// case-insensitive scans per request).
+/// case-insensitive scans per request). Made from the received bytes (strings only
+/// for the values kept) or, after a filter or a `Connection`-listed removal changed
+/// the headers, from NIO's type.
 struct RequestHeadScan {
     var headerBytes = 0
     var contentLength: String?
@@ -11,9 +13,13 @@ struct RequestHeadScan {
     var expect: String?
     var requestID: String?
     var host: String?
+    /// Every x-forwarded-for value, joined with ", " (a list split over lines is one list).
     var forwardedFor: String?
     var hasForwardedProto = false
     var hasForwardedHost = false
+    /// `Connection` names a field besides close, keep-alive and the framing headers:
+    /// that field is hop-by-hop too (only `HopByHop.strip` removes it).
+    var connectionListsOthers = false
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -28,7 +34,7 @@ struct RequestHeadScan {
             case 14:
                 if contentLength == nil && asciiEqualsIgnoringCase(name, "content-length") { contentLength = value }
             case 15:
-                if forwardedFor == nil && asciiEqualsIgnoringCase(name, "x-forwarded-for") { forwardedFor = value }
+                if asciiEqualsIgnoringCase(name, "x-forwarded-for") { addForwardedFor(value) }
             case 16:
                 if asciiEqualsIgnoringCase(name, "x-forwarded-host") { hasForwardedHost = true }
             case 17:
@@ -43,9 +49,63 @@ struct RequestHeadScan {
         }
     }
 
+    init(_ head: ReceivedRequestHead) {
+        head.forEachField { name, value in
+            headerBytes += name.count + value.count
+            switch name.count {
+            case 4:
+                if host == nil && lowercaseEquals(name, "host") { host = String(decoding: value, as: UTF8.self) }
+            case 6:
+                if expect == nil && lowercaseEquals(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
+            case 10:
+                if lowercaseEquals(name, "connection") { noteConnection(value) }
+            case 12:
+                if requestID == nil && lowercaseEquals(name, "x-request-id") { requestID = String(decoding: value, as: UTF8.self) }
+            case 14:
+                if contentLength == nil && lowercaseEquals(name, "content-length") {
+                    contentLength = String(decoding: value, as: UTF8.self)
+                }
+            case 15:
+                if lowercaseEquals(name, "x-forwarded-for") { addForwardedFor(String(decoding: value, as: UTF8.self)) }
+            case 16:
+                if lowercaseEquals(name, "x-forwarded-host") { hasForwardedHost = true }
+            case 17:
+                if lowercaseEquals(name, "x-forwarded-proto") {
+                    hasForwardedProto = true
+                } else if lowercaseEquals(name, "transfer-encoding") {
+                    hasTransferEncoding = true
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    private mutating func addForwardedFor(_ value: String) {
+        if let existing = forwardedFor { forwardedFor = existing + ", " + value } else { forwardedFor = value }
+    }
+
+    /// The same tokens `HopByHop.strip` acts on.
+    private mutating func noteConnection(_ value: UnsafeRawBufferPointer) {
+        forEachElement(value) { token in
+            if !lowercaseEquals(token, "close") && !lowercaseEquals(token, "keep-alive")
+                && !lowercaseEquals(token, "transfer-encoding") && !lowercaseEquals(token, "content-length")
+                && !lowercaseEquals(token, "connection") && !isFixedHopByHopName(token)
+            {
+                connectionListsOthers = true
+            }
+        }
+    }
+
     /// The request announced a body (Content-Length other than 0, or Transfer-Encoding).
     var hasBody: Bool {
         if let contentLength { return contentLength != "0" }
         return hasTransferEncoding
+    }
+
+    /// `Expect: 100-continue`, which gw answers itself (and does not forward).
+    var expectsContinue: Bool {
+        if let expect { return asciiEqualsIgnoringCase(expect, "100-continue") }
+        return false
     }
 }

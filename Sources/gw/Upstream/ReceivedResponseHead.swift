@@ -60,7 +60,7 @@ struct ReceivedResponseHead {
         case 12 where lowercaseEquals(name, "x-request-id"):
             skip(line)
         default:
-            if isHopByHopName(name) { skip(line) }
+            if isFixedHopByHopName(name) { skip(line) }
         }
         return nil
     }
@@ -153,45 +153,5 @@ struct ReceivedResponseHead {
         guard digits > 0 else { return nil }
         if let length, length != number { return nil }
         return number
-    }
-}
-
-/// Each non-empty element of a comma-separated value (RFC 9110 §5.6.1), trimmed.
-private func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-    var i = 0
-    while i < value.count {
-        var end = i
-        while end < value.count && value[end] != 44 { end += 1 }
-        var first = i
-        var last = end
-        while first < last && (value[first] == 32 || value[first] == 9) { first += 1 }
-        while last > first && (value[last - 1] == 32 || value[last - 1] == 9) { last -= 1 }
-        if first < last { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
-        i = end + 1
-    }
-}
-
-/// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
-@inline(__always)
-private func lowercaseEquals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-    guard bytes.count == lower.utf8CodeUnitCount else { return false }
-    let expected = lower.utf8Start
-    for i in 0..<bytes.count {
-        let byte = bytes[i]
-        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
-        if folded != expected[i] { return false }
-    }
-    return true
-}
-
-/// The fixed hop-by-hop names of `HopByHop.names` other than `connection`.
-private func isHopByHopName(_ name: UnsafeRawBufferPointer) -> Bool {
-    switch name.count {
-    case 2: return lowercaseEquals(name, "te")
-    case 7: return lowercaseEquals(name, "trailer") || lowercaseEquals(name, "upgrade")
-    case 10: return lowercaseEquals(name, "keep-alive")
-    case 16: return lowercaseEquals(name, "proxy-connection")
-    case 18: return lowercaseEquals(name, "proxy-authenticate")
-    default: return false
     }
 }

@@ -82,6 +82,17 @@ final class UpstreamConnection {
         }
     }
 
+    /// Write a request head `encode` writes as bytes (`ReceivedRequestHead`); it
+    /// returns whether the body goes chunked.
+    func writeHead(method: HTTPMethod, _ encode: (inout ByteBuffer) -> Bool) {
+        handler.parser.requestIsHEAD = method == .HEAD
+        var buffer = headBuffer.take() ?? channel.allocator.buffer(capacity: 512)
+        buffer.clear()
+        chunkedRequest = encode(&buffer)
+        out(buffer)
+        headBuffer = buffer
+    }
+
     /// Written from the last handler's context: `channel.write` would enter at the
     /// pipeline's tail and cross this handler first (and check the calling thread).
     private func out(_ buffer: ByteBuffer) {

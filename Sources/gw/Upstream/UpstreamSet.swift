@@ -10,6 +10,21 @@ final class UpstreamSet: Sendable {
         let address: SocketAddress
         /// Key of the per-loop connection pool (shared across reloads).
         let poolKey: String
+        /// `host:port`: the Host a request without one gets (policy `preserve`).
+        let authority: String
+        /// The Host for policy `target`: without the port when it is 80 or 443.
+        let hostHeader: String
+
+        init(host: String, port: Int, address: SocketAddress, poolKey: String) {
+            self.host = host
+            self.port = port
+            self.address = address
+            self.poolKey = poolKey
+            // An IPv6 literal is bracketed in a Host (RFC 3986 §3.2.2).
+            let name = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+            authority = "\(name):\(port)"
+            hostHeader = port == 80 || port == 443 ? name : authority
+        }
     }
 
     let name: String

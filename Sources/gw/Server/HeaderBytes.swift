@@ -1,0 +1,58 @@
+/// Header helpers over raw bytes, for heads gw reads without making strings
+/// (`ReceivedRequestHead`, `ReceivedResponseHead`). `HopByHop` has the String forms.
+
+/// Each non-empty element of a comma-separated value (RFC 9110 §5.6.1), trimmed.
+func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+    var i = 0
+    while i < value.count {
+        var end = i
+        while end < value.count && value[end] != 44 { end += 1 }
+        var first = i
+        var last = end
+        while first < last && (value[first] == 32 || value[first] == 9) { first += 1 }
+        while last > first && (value[last - 1] == 32 || value[last - 1] == 9) { last -= 1 }
+        if first < last { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
+        i = end + 1
+    }
+}
+
+/// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
+@inline(__always)
+func lowercaseEquals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+    guard bytes.count == lower.utf8CodeUnitCount else { return false }
+    let expected = lower.utf8Start
+    for i in 0..<bytes.count {
+        let byte = bytes[i]
+        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
+        if folded != expected[i] { return false }
+    }
+    return true
+}
+
+/// The fixed hop-by-hop names of `HopByHop.names` other than `connection`.
+func isFixedHopByHopName(_ name: UnsafeRawBufferPointer) -> Bool {
+    switch name.count {
+    case 2: return lowercaseEquals(name, "te")
+    case 7: return lowercaseEquals(name, "trailer") || lowercaseEquals(name, "upgrade")
+    case 10: return lowercaseEquals(name, "keep-alive")
+    case 16: return lowercaseEquals(name, "proxy-connection")
+    case 18: return lowercaseEquals(name, "proxy-authenticate")
+    default: return false
+    }
+}
+
+/// ASCII case-insensitive equality of raw bytes with a string (either case).
+func asciiEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ other: String) -> Bool {
+    var i = 0
+    for byte in other.utf8 {
+        guard i < bytes.count else { return false }
+        let a = bytes[i]
+        if a != byte {
+            let foldedA = (a >= 65 && a <= 90) ? a + 32 : a
+            let foldedB = (byte >= 65 && byte <= 90) ? byte + 32 : byte
+            if foldedA != foldedB { return false }
+        }
+        i += 1
+    }
+    return i == bytes.count
+}

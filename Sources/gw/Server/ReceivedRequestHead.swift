@@ -1,0 +1,165 @@
+import NIOCore
+import NIOHTTP1
+
+/// A client request head as `RequestDecoder` parsed it: method, version, target,
+/// and the field bytes with a table of where each field starts, in one array (one
+/// allocation). What the proxy needs from the fields is found in one pass
+/// (`RequestHeadScan`). Header strings are made only for a route that needs the
+/// head as NIO's type (`makeHead`: a filter chain, an AI or direct answer); a route
+/// that only proxies writes the upstream head from these bytes
+/// (`writeUpstreamHead`), as `ReceivedResponseHead` does for responses.
+struct ReceivedRequestHead {
+    let method: HTTPMethod
+    let version: HTTPVersion
+    /// The request target, as received.
+    let uri: String
+    let fieldCount: Int
+    /// Each field's name then value, back to back from offset 0; then, from
+    /// `tableStart`, per field the offsets of its value's start and end (UInt32
+    /// each). A field's name starts where the previous value ended.
+    private let storage: [UInt8]
+    private let tableStart: Int
+
+    /// `bytes`: the field bytes as described for `storage`, from offset `base`;
+    /// `fields`: per field where its name and value start and where it ends, as
+    /// offsets of `bytes`.
+    init(
+        method: HTTPMethod, version: HTTPVersion, uri: String, bytes: UnsafeRawBufferPointer, base: Int,
+        fields: [(name: Int, value: Int, end: Int)]
+    ) {
+        self.method = method
+        self.version = version
+        self.uri = uri
+        fieldCount = fields.count
+        let length = bytes.count - base
+        tableStart = length
+        storage = [UInt8](unsafeUninitializedCapacity: length + 8 * fields.count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            if length > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[base...])) }
+            var offset = length
+            for field in fields {
+                raw.storeBytes(of: UInt32(field.value - base), toByteOffset: offset, as: UInt32.self)
+                raw.storeBytes(of: UInt32(field.end - base), toByteOffset: offset + 4, as: UInt32.self)
+                offset += 8
+            }
+            initialized = offset
+        }
+    }
+
+    /// Each field's name and value bytes, in order.
+    @inline(__always)
+    func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
+        storage.withUnsafeBytes { raw in
+            var nameStart = 0
+            var entry = tableStart
+            for _ in 0..<fieldCount {
+                let value = Int(raw.loadUnaligned(fromByteOffset: entry, as: UInt32.self))
+                let end = Int(raw.loadUnaligned(fromByteOffset: entry + 4, as: UInt32.self))
+                body(UnsafeRawBufferPointer(rebasing: raw[nameStart..<value]), UnsafeRawBufferPointer(rebasing: raw[value..<end]))
+                nameStart = end
+                entry += 8
+            }
+        }
+    }
+
+    /// The values of the fields named `name` (any case), in order.
+    func values(_ name: String) -> [String] {
+        var found: [String] = []
+        forEachField { field, value in
+            if field.count == name.utf8.count && asciiEqualsIgnoringCase(field, name) {
+                found.append(String(decoding: value, as: UTF8.self))
+            }
+        }
+        return found
+    }
+
+    /// The head as NIO's type, strings and all, with room for the forwarding
+    /// headers gw adds.
+    func makeHead() -> HTTPRequestHead {
+        // Built as a plain array: `HTTPHeaders.add` re-checks every name for ASCII,
+        // which llhttp's token check already guarantees.
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(fieldCount + 6)
+        forEachField { name, value in
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        return HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(fields))
+    }
+}
+
+/// What a plainly proxied request's upstream head changes besides its fields'
+/// removal (see `ReceivedRequestHead.writeUpstreamHead`).
+struct UpstreamHeadLines {
+    /// The target sent upstream (the route's rewrite applied).
+    var uri: String
+    /// Replaces the client's Host (policies `target` and `fixed`); nil keeps it.
+    var host: String?
+    /// Host when the client sent none and `host` is nil (policy `preserve`).
+    var defaultHost: String
+    var requestID: String
+    var clientAddress: String
+    var scheme: String
+}
+
+extension ReceivedRequestHead {
+    /// Write the head gw sends upstream, in one pass: what the general path does with
+    /// `Exchange.prepareUpstreamHead`, the Host policy and `UpstreamConnection.write`
+    /// (tested to agree: `UpstreamHeadTests`). The request line says HTTP/1.1. Left
+    /// out: hop-by-hop fields, the client's x-request-id, x-forwarded-for and
+    /// x-forwarded-proto (gw writes its own; x-forwarded-for extends the client's),
+    /// an `Expect: 100-continue` (gw answers it), a Host the policy replaces, and
+    /// Transfer-Encoding (the body is re-framed). Host comes first (RFC 9112 §3.2).
+    /// The caller has checked that `Connection` names no other field
+    /// (`RequestHeadScan.connectionListsOthers`). Returns whether the body goes
+    /// chunked.
+    func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, lines: UpstreamHeadLines) -> Bool {
+        let hasLength = scan.contentLength != nil
+        let chunked = !hasLength && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
+        let dropHost = lines.host != nil
+        let dropExpect = scan.expectsContinue
+        buffer.reserveCapacity(minimumWritableBytes: storage.count + lines.uri.utf8.count + 256)
+        buffer.writeString(method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(lines.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        if let host = lines.host ?? (scan.host == nil ? lines.defaultHost : nil) {
+            buffer.writeStaticString("host: ")
+            buffer.writeString(host)
+            buffer.writeStaticString("\r\n")
+        }
+        forEachField { name, value in
+            switch name.count {
+            case 4 where dropHost && lowercaseEquals(name, "host"): return
+            case 6 where dropExpect && lowercaseEquals(name, "expect"): return
+            case 10 where lowercaseEquals(name, "connection"): return
+            case 12 where lowercaseEquals(name, "x-request-id"): return
+            case 15 where lowercaseEquals(name, "x-forwarded-for"): return
+            case 17 where lowercaseEquals(name, "x-forwarded-proto") || lowercaseEquals(name, "transfer-encoding"): return
+            default: if isFixedHopByHopName(name) { return }
+            }
+            buffer.writeBytes(name)
+            buffer.writeStaticString(": ")
+            buffer.writeBytes(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("x-request-id: ")
+        buffer.writeString(lines.requestID)
+        buffer.writeStaticString("\r\nx-forwarded-for: ")
+        if let forwardedFor = scan.forwardedFor {
+            buffer.writeString(forwardedFor)
+            buffer.writeStaticString(", ")
+        }
+        buffer.writeString(lines.clientAddress)
+        buffer.writeStaticString("\r\nx-forwarded-proto: ")
+        buffer.writeString(lines.scheme)
+        buffer.writeStaticString("\r\n")
+        if let host = scan.host, !scan.hasForwardedHost {
+            buffer.writeStaticString("x-forwarded-host: ")
+            buffer.writeString(host)
+            buffer.writeStaticString("\r\n")
+        }
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+        return chunked
+    }
+}

@@ -1,0 +1,115 @@
+import GatewayTestSupport
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import gw
+
+extension EndToEnd {
+    /// A route without filters writes the upstream head from the received bytes
+    /// (`ReceivedRequestHead.writeUpstreamHead`); a route with filters builds it with
+    /// NIO's header type (`Exchange.prepareUpstreamHead`). The upstream must see the
+    /// same request from both.
+    @Suite struct UpstreamHead {
+        static func yaml(_ upstreamPort: Int, hostHeader: String) -> String {
+            gatewayYAML(
+                upstreamPort: upstreamPort, upstreamExtra: "host_header: \(hostHeader)",
+                routes: proxyRoute(name: "plain", prefix: "/plain/")
+                    + "\n" + proxyRoute(name: "filtered", prefix: "/filtered/", filters: "[{plugin: transform, config: {request: {headers: {set: {x-via-filter: yes}}}}}]"))
+        }
+
+        /// The upstream's view of a request: its fields without the per-request id and
+        /// the filter's mark, names lowercased, in order within each name.
+        static func view(_ request: TestUpstream.Request) -> [String: [String]] {
+            var fields: [String: [String]] = [:]
+            for (name, value) in request.head.headers where name.lowercased() != "x-request-id" && name.lowercased() != "x-via-filter" {
+                fields[name.lowercased(), default: []].append(value)
+            }
+            return fields
+        }
+
+        struct Case: Sendable {
+            var method: HTTPMethod = .GET
+            var path: String
+            var headers: [(String, String)]
+            var body: RequestBody = .none
+        }
+
+        static let cases: [Case] = [
+            Case(path: "a?x=1", headers: [("host", "shop.example.test:8443"), ("x-custom", "1"), ("X-Custom", "2"), ("accept", "*/*")]),
+            Case(path: "b", headers: [
+                ("host", "h.test"), ("x-forwarded-for", "203.0.113.9"), ("X-Forwarded-For", "198.51.100.7, 10.0.0.1"),
+                ("x-forwarded-proto", "https"), ("x-forwarded-host", "orig.test"), ("x-request-id", "trace-1"),
+            ]),
+            Case(path: "c", headers: [
+                ("host", "h.test"), ("connection", "keep-alive, upgrade"), ("keep-alive", "timeout=5"), ("te", "trailers"),
+                ("proxy-connection", "keep-alive"), ("trailer", "x-sum"), ("upgrade", "websocket"), ("proxy-authenticate", "x"),
+                ("x-end-to-end", "kept"),
+            ]),
+            // `Connection` names another field: both routes take NIO's type here.
+            Case(path: "d", headers: [("host", "h.test"), ("connection", "x-drop"), ("x-drop", "1"), ("x-keep", "1")]),
+            Case(method: .POST, path: "e", headers: [("host", "h.test"), ("content-type", "application/json")], body: .bytes(Array("{\"a\":1}".utf8))),
+            Case(method: .POST, path: "f", headers: [("host", "h.test")], body: .chunked(["one", "two"], delay: .milliseconds(1))),
+            Case(method: .PUT, path: "g", headers: [("host", "h.test"), ("expect", "100-continue")], body: .bytes(Array("put body".utf8))),
+            Case(method: .DELETE, path: "h", headers: [("host", "h.test"), ("expect", "something-else")]),
+            Case(path: "i", headers: [("x-no-host", "1")]),
+        ]
+
+        @Test(arguments: ["preserve", "target", "fixed.example:9000"])
+        func aPlainRouteSendsTheSameHeadAsAFilteredOne(hostHeader: String) async throws {
+            try await withProxy(.echo, yaml: { Self.yaml($0, hostHeader: hostHeader) }) { upstream, gw in
+                for item in Self.cases {
+                    let plain = try await gw.send(item.method, "/plain/" + item.path, headers: item.headers, body: item.body)
+                    #expect(plain.status == .ok, "\(item.path)")
+                    let viaPlain = try #require(upstream.lastRequest)
+                    let filtered = try await gw.send(item.method, "/filtered/" + item.path, headers: item.headers, body: item.body)
+                    #expect(filtered.status == .ok, "\(item.path)")
+                    let viaFilter = try #require(upstream.lastRequest)
+                    #expect(viaFilter.header("x-via-filter") == "yes", "the filtered route ran its filter")
+                    #expect(Self.view(viaPlain) == Self.view(viaFilter), "\(item.method) \(item.path)")
+                    #expect(viaPlain.head.method == item.method)
+                    #expect(viaPlain.head.uri == "/plain/" + item.path)
+                    #expect(viaPlain.bodyText == viaFilter.bodyText)
+                    #expect(viaPlain.header("x-request-id") == plain.header("x-request-id"))
+                }
+            }
+        }
+
+        @Test func thePlainHeadCarriesWhatAProxyAdds() async throws {
+            try await withProxy(.echo, yaml: { Self.yaml($0, hostHeader: "target") }) { upstream, gw in
+                _ = try await gw.send(.GET, "/plain/x", headers: [
+                    ("host", "client.test"), ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-for", "10.0.0.1"),
+                    ("x-request-id", "trace-7"), ("connection", "keep-alive"), ("te", "trailers"),
+                ])
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.headers["host"] == ["127.0.0.1:\(upstream.port)"], "policy target")
+                #expect(seen.head.headers["x-forwarded-for"] == ["203.0.113.9, 10.0.0.1, 127.0.0.1"], "every line kept, in order")
+                #expect(seen.head.headers["x-forwarded-host"] == ["client.test"])
+                #expect(seen.head.headers["x-forwarded-proto"] == ["http"])
+                #expect(seen.head.headers["x-request-id"] == ["trace-7"])
+                #expect(seen.head.headers["te"].isEmpty)
+                #expect(seen.head.headers["connection"].isEmpty)
+                // Host is the first field (RFC 9112 §3.2).
+                #expect(seen.head.headers.first?.name.lowercased() == "host")
+
+                _ = try await gw.send(.POST, "/plain/y", headers: [("host", "client.test")], body: .chunked(["ab", "cd"], delay: .milliseconds(1)))
+                let chunked = try #require(upstream.lastRequest)
+                #expect(chunked.head.headers["transfer-encoding"] == ["chunked"])
+                #expect(chunked.bodyText == "abcd")
+            }
+        }
+    }
+}
+
+@Suite struct ResolvedTargetHostTests {
+    @Test func theHostAGatewayWritesBracketsAnIPv6LiteralAndDropsADefaultPort() throws {
+        let v4 = UpstreamSet.ResolvedTarget(host: "10.0.0.2", port: 8080, address: try .init(ipAddress: "10.0.0.2", port: 8080), poolKey: "k")
+        #expect(v4.authority == "10.0.0.2:8080")
+        #expect(v4.hostHeader == "10.0.0.2:8080")
+        let v6 = UpstreamSet.ResolvedTarget(host: "::1", port: 443, address: try .init(ipAddress: "::1", port: 443), poolKey: "k")
+        #expect(v6.authority == "[::1]:443")
+        #expect(v6.hostHeader == "[::1]")
+        let name = UpstreamSet.ResolvedTarget(host: "api.test", port: 80, address: try .init(ipAddress: "127.0.0.1", port: 80), poolKey: "k")
+        #expect(name.hostHeader == "api.test")
+    }
+}
