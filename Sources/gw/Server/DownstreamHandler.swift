@@ -45,6 +45,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// memory (a new buffer costs two allocations). Still queued, copy-on-write
     /// gives the next head a fresh one.
     private var headBuffer: ByteBuffer?
+    /// A pass-through response head not written yet: a small first body part joins
+    /// it, so head and body leave in one write (`writeResponseBody`). Any other
+    /// write, and every flush, writes it first.
+    private var heldHead: ByteBuffer?
+    /// Written since the last flush: a read that wrote nothing flushes nothing.
+    private var unflushed = false
+    /// Largest body part copied into a held head.
+    static let joinedBodyBytes = 4096
     private var readPending = false
     /// A finished exchange whose request had no body still owes us its `.end`.
     private var awaitingEnd = false
@@ -166,7 +174,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         // Bytes arrived but no whole head yet: the client has `headTimeout` to finish it.
         if awaitingHead && !malformed && headTimer == nil && headTimeout.nanoseconds > 0 { armHeadTimer(context: context) }
         exchange?.flushUpstream()
-        context.flush()
+        flush()
         context.fireChannelReadComplete()
     }
 
@@ -326,7 +334,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         // Replayed parts were written upstream as if inside a read (`inRead`): no
         // channelReadComplete follows to flush them, so flush here.
         exchange?.flushUpstream()
-        context.flush()
+        flush()
         maybeResumeReads()
     }
 
@@ -347,7 +355,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         writeResponseHead(HTTPResponseHead(version: .http1_1, status: status, headers: headers), bodiless: bodiless)
         writeResponseBody(ByteBuffer(string: body))
         let done = writeResponseEnd(needsFuture: true)!
-        context.flush()
+        flush()
         if close && exchange == nil {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
@@ -385,6 +393,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// header list is never changed (no copy of it, no reallocation).
     func writeResponseHead(_ head: HTTPResponseHead, bodiless: Bool = false, proxied: ProxiedHead? = nil) {
         guard let context else { return }
+        writeHeldHead()
         let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
         var dropLength = false
         var dropTransferEncoding = false
@@ -429,15 +438,18 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if addChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
         context.write(wrapOutboundOut(buffer), promise: nil)
+        unflushed = true
         headBuffer = buffer
     }
 
     /// Write a proxied head that `ReceivedResponseHead.passesThrough`: the status line
     /// and the kept header lines are copied as they arrived, then gw's request id and
     /// `Connection`. Same result as `writeResponseHead(head.makeHead(), ...)` for such
-    /// a head, except that the upstream's reason phrase is kept.
+    /// a head, except that the upstream's reason phrase is kept. The head is held
+    /// for the first body part (`heldHead`).
     func writeReceivedResponseHead(_ head: ReceivedResponseHead, bodiless: Bool, proxied: ProxiedHead) {
         guard let context else { return }
+        writeHeldHead()
         bodilessResponse = bodiless
         chunkedResponse = false
         var buffer = headBuffer.take() ?? context.channel.allocator.buffer(capacity: 512)
@@ -448,8 +460,26 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         proxied.write(into: &buffer)
         buffer.writeStaticString("\r\n")
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        headBuffer = buffer
+        heldHead = buffer
+    }
+
+    /// Write the held head, if any.
+    @inline(__always)
+    private func writeHeldHead() {
+        guard let held = heldHead, let context else { return }
+        heldHead = nil
+        context.write(wrapOutboundOut(held), promise: nil)
+        unflushed = true
+        headBuffer = held
+    }
+
+    /// Flush the client connection, if anything was written since the last flush.
+    func flush() {
+        guard let context else { return }
+        writeHeldHead()
+        guard unflushed else { return }
+        unflushed = false
+        context.flush()
     }
 
     private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
@@ -470,6 +500,19 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// Write response body bytes (as one chunk if gw chunks this response).
     func writeResponseBody(_ body: ByteBuffer) {
         guard let context, body.readableBytes > 0, !bodilessResponse else { return }
+        unflushed = true
+        if var held = heldHead {
+            heldHead = nil
+            if !chunkedResponse && body.readableBytes <= Self.joinedBodyBytes {
+                var body = body
+                held.writeBuffer(&body)
+                context.write(wrapOutboundOut(held), promise: nil)
+                headBuffer = held
+                return
+            }
+            context.write(wrapOutboundOut(held), promise: nil)
+            headBuffer = held
+        }
         guard chunkedResponse else {
             context.write(wrapOutboundOut(body), promise: nil)
             return
@@ -484,11 +527,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
     @discardableResult
     func writeResponseEnd(needsFuture: Bool = false) -> EventLoopFuture<Void>? {
         guard let context else { return nil }
+        writeHeldHead()
         let promise = needsFuture ? context.eventLoop.makePromise(of: Void.self) : nil
         if chunkedResponse {
             chunkedResponse = false
+            unflushed = true
             context.write(wrapOutboundOut(HTTP1Framing.lastChunk), promise: promise)
         } else if let promise {
+            unflushed = true
             // Completes in order, after the writes before it.
             context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
         }

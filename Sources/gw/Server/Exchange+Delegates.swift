@@ -48,7 +48,7 @@ extension Exchange: FilterChainRunDelegate {
         downstream.writeResponseHead(head, bodiless: isHEAD)
         if !isHEAD { downstream.writeResponseBody(reply.body) }
         let lastWrite = downstream.writeResponseEnd(needsFuture: true)
-        context.flush()
+        downstream.flush()
         downstream.exchangeFinished(self, keepAlive: !closeAfterResponse, lastWrite: lastWrite)
     }
 
@@ -64,7 +64,7 @@ extension Exchange: FilterChainRunDelegate {
     func flushDownstream() {
         if downstreamNeedsFlush {
             downstreamNeedsFlush = false
-            context.flush()
+            downstream.flush()
         }
     }
 }

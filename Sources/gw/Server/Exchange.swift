@@ -356,7 +356,7 @@ final class Exchange {
         if expectContinue && !requestComplete && clientVersion.minor >= 1 {
             expectContinue = false
             downstream.writeResponseHead(HTTPResponseHead(version: clientVersion, status: .continue))
-            context.flush()
+            downstream.flush()
         }
         if requestForwardedEnd { armFirstByteTimer() }
         downstream.maybeResumeReads()
@@ -515,7 +515,7 @@ final class Exchange {
         if end {
             completeResponse()
         } else if !context.channel.isWritable {
-            context.flush()
+            downstream.flush()
             downstreamNeedsFlush = false
         }
     }
@@ -535,7 +535,7 @@ final class Exchange {
         } else {
             lastWrite = downstream.writeResponseEnd(needsFuture: true)
         }
-        context.flush()
+        downstream.flush()
         downstreamNeedsFlush = false
         downstream.exchangeFinished(self, keepAlive: keepAlive, lastWrite: lastWrite)
     }
