@@ -45,9 +45,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// memory (a new buffer costs two allocations). Still queued, copy-on-write
     /// gives the next head a fresh one.
     private var headBuffer: ByteBuffer?
-    /// A pass-through response head not written yet: a small first body part joins
-    /// it, so head and body leave in one write (`writeResponseBody`). Any other
-    /// write, and every flush, writes it first.
+    /// A final response head not written yet (one whose body gw does not chunk): a
+    /// small first body part joins it, so head and body leave in one write
+    /// (`writeResponseBody`). Any other write, and every flush, writes it first.
     private var heldHead: ByteBuffer?
     /// Written since the last flush: a read that wrote nothing flushes nothing.
     private var unflushed = false
@@ -437,6 +437,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if let proxied { proxied.write(into: &buffer) }
         if addChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
+        // A final head whose body is not chunked waits for its first body part.
+        if head.status.code >= 200 && !chunkedResponse && !bodilessResponse {
+            heldHead = buffer
+            return
+        }
         context.write(wrapOutboundOut(buffer), promise: nil)
         unflushed = true
         headBuffer = buffer
@@ -446,7 +451,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// and the kept header lines are copied as they arrived, then gw's request id and
     /// `Connection`. Same result as `writeResponseHead(head.makeHead(), ...)` for such
     /// a head, except that the upstream's reason phrase is kept. The head is held
-    /// for the first body part (`heldHead`).
+    /// for the first body part (`heldHead`), as the general writer's final heads are.
     func writeReceivedResponseHead(_ head: ReceivedResponseHead, bodiless: Bool, proxied: ProxiedHead) {
         guard let context else { return }
         writeHeldHead()
