@@ -169,9 +169,10 @@ public final class FilterChainRun {
     }
 
     /// The upstream's response head arrived.
-    public func startResponse(_ head: HTTPResponseHead, endOfStream: Bool) {
+    /// `head` is consumed: kept as the only reference, the filters' header changes
+    /// do not copy it.
+    public func startResponse(_ head: consuming HTTPResponseHead, endOfStream: Bool) {
         guard !terminated else { return }
-        responseHead = head
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
         if let type = head.headers.first(name: "content-type"), type.utf8.count >= 17,
@@ -179,6 +180,7 @@ public final class FilterChainRun {
         {
             directions[d].isEventStream = true
         }
+        responseHead = consume head
         runHeaders(.response)
     }
 
