@@ -107,15 +107,20 @@ final class Exchange {
         if case .proxy(let upstream) = route.action { self.upstream = upstream }
         expectContinue = scan.expectsContinue
         // A route that only proxies writes the upstream head from the received bytes;
-        // the rest (filters, AI and direct answers, a `Connection` that names other
-        // fields) needs it as NIO's type.
-        if route.chain.isEmpty && upstream != nil && !scan.connectionListsOthers {
-            plain = PlainForward(head: received, scan: scan, uri: Self.upstreamURI(received.uri, match: match) ?? received.uri)
-        } else {
+        // the rest (filters, AI and direct answers) needs it as NIO's type, built with
+        // the same rules (`ReceivedRequestHead.forwards`). A `Connection` that names
+        // other fields takes the general path, which removes those first.
+        let uri = Self.upstreamURI(received.uri, match: match) ?? received.uri
+        if scan.connectionListsOthers {
             var head = received.makeHead()
-            prepareUpstreamHead(&head, match: match, scan: scan)
+            prepareUpstreamHead(&head, uri: uri, scan: scan)
             if expectContinue { head.headers.remove(name: "expect") }
             requestHead = head
+        } else if route.chain.isEmpty && upstream != nil {
+            plain = PlainForward(head: received, scan: scan, uri: uri)
+        } else {
+            requestHead = received.makeUpstreamHead(
+                scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
         }
         let total = upstream?.config.totalTimeout ?? .zero
         if total.nanoseconds > 0 {
@@ -160,10 +165,11 @@ final class Exchange {
         return nil
     }
 
-    /// Forwarding headers, hop-by-hop removal, request id, rewrite, Host.
+    /// Forwarding headers, hop-by-hop removal, request id, rewrite, for a request
+    /// whose `Connection` names other fields (`makeUpstreamHead` does the rest).
     /// `scan` describes the headers as received; a header removed because
     /// `Connection` named it makes it stale, so it is taken again then.
-    private func prepareUpstreamHead(_ head: inout HTTPRequestHead, match: RouteTable.Match, scan received: RequestHeadScan) {
+    private func prepareUpstreamHead(_ head: inout HTTPRequestHead, uri: String, scan received: RequestHeadScan) {
         let scan = HopByHop.strip(&head.headers) ? RequestHeadScan(head.headers) : received
         // Absent headers are added without the search-and-remove of replaceOrAdd.
         if scan.requestID == nil {
@@ -185,7 +191,7 @@ final class Exchange {
         if let host = scan.host, !scan.hasForwardedHost {
             head.headers.add(name: "x-forwarded-host", value: host)
         }
-        if let rewritten = Self.upstreamURI(head.uri, match: match) { head.uri = rewritten }
+        if head.uri != uri { head.uri = uri }
         // Assigning an equal version still copies the head's storage (copy-on-write).
         if head.version != .http1_1 { head.version = .http1_1 }
     }

@@ -128,15 +128,7 @@ extension ReceivedRequestHead {
             buffer.writeStaticString("\r\n")
         }
         forEachField { name, value in
-            switch name.count {
-            case 4 where dropHost && lowercaseEquals(name, "host"): return
-            case 6 where dropExpect && lowercaseEquals(name, "expect"): return
-            case 10 where lowercaseEquals(name, "connection"): return
-            case 12 where lowercaseEquals(name, "x-request-id"): return
-            case 15 where lowercaseEquals(name, "x-forwarded-for"): return
-            case 17 where lowercaseEquals(name, "x-forwarded-proto") || lowercaseEquals(name, "transfer-encoding"): return
-            default: if isFixedHopByHopName(name) { return }
-            }
+            guard Self.forwards(name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) else { return }
             buffer.writeBytes(name)
             buffer.writeStaticString(": ")
             buffer.writeBytes(value)
@@ -161,5 +153,43 @@ extension ReceivedRequestHead {
         if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
         return chunked
+    }
+
+    /// Whether a proxy passes on a received field named `name`: not a hop-by-hop
+    /// field, nor the client's x-request-id, x-forwarded-for or x-forwarded-proto
+    /// (gw writes its own), nor what the caller drops.
+    @inline(__always)
+    static func forwards(_ name: UnsafeRawBufferPointer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool) -> Bool {
+        switch name.count {
+        case 4 where dropHost && lowercaseEquals(name, "host"): return false
+        case 6 where dropExpect && lowercaseEquals(name, "expect"): return false
+        case 10 where lowercaseEquals(name, "connection"): return false
+        case 12 where lowercaseEquals(name, "x-request-id"): return false
+        case 15 where lowercaseEquals(name, "x-forwarded-for"): return false
+        case 17 where lowercaseEquals(name, "x-forwarded-proto"): return false
+        case 17 where dropTransferEncoding && lowercaseEquals(name, "transfer-encoding"): return false
+        default: return !isFixedHopByHopName(name)
+        }
+    }
+
+    /// The head the filters see and, after them, the upstream (as NIO's type): the
+    /// fields `writeUpstreamHead` keeps, except that Host and Transfer-Encoding stay
+    /// (the Host policy and the re-framing apply when it is written), then gw's
+    /// forwarding lines; HTTP/1.1 and `uri`. The caller has checked that
+    /// `Connection` names no other field.
+    func makeUpstreamHead(scan: RequestHeadScan, uri: String, requestID: String, clientAddress: String, scheme: String) -> HTTPRequestHead {
+        var fields: [(String, String)] = []
+        // Room for gw's lines and a few a filter adds.
+        fields.reserveCapacity(fieldCount + 8)
+        let dropExpect = scan.expectsContinue
+        forEachField { name, value in
+            guard Self.forwards(name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false) else { return }
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        fields.append(("x-request-id", requestID))
+        fields.append(("x-forwarded-for", scan.forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress))
+        fields.append(("x-forwarded-proto", scheme))
+        if let host = scan.host, !scan.hasForwardedHost { fields.append(("x-forwarded-host", host)) }
+        return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(fields))
     }
 }
