@@ -86,6 +86,8 @@ extension gw_bytes {
 
 /// ASCII case-insensitive comparison of a Swift string with raw bytes, no allocation.
 func equalsIgnoringCase(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    // A native string knows its UTF-8 length: most names differ in it.
+    guard string.utf8.count == bytes.count else { return false }
     var index = 0
     for c in string.utf8 {
         guard index < bytes.count else { return false }
