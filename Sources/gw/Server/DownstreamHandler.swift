@@ -193,6 +193,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if exchange == nil || exchange?.responseStarted == false {
             exchange?.abandon()
             exchange = nil
+            if decoder.refusedConnect {
+                // RFC 9110 §15.6.2: a method the server does not implement is 501.
+                writeError(status: .notImplemented, type: "method_not_supported", message: decoder.failureReason, close: true)
+                return
+            }
             let (status, type) = Self.classify(error)
             writeError(status: status, type: type, message: "malformed request: \(decoder.failureReason)", close: true)
             return

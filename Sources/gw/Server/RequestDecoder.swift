@@ -50,6 +50,8 @@ final class RequestDecoder {
     /// A request said `Connection: close` and ended: what follows is ignored
     /// (RFC 9112 §9.6), not parsed as another request.
     private(set) var closed = false
+    /// The failure is a CONNECT: well-formed, but a method gw does not implement (501).
+    private(set) var refusedConnect = false
     private var inputBase: UnsafeRawPointer?
 
     private enum Phase {
@@ -175,7 +177,10 @@ final class RequestDecoder {
         // request that claims it is ambiguous, a smuggling pattern (nginx refuses it too).
         // gw tunnels nothing; a CONNECT forwarded as a request could leave a pooled
         // upstream connection in tunnel mode.
-        if UInt32(parser.pointee.method) == HTTP_CONNECT.rawValue { return refuse(.invalidMethod, "CONNECT is not supported") }
+        if UInt32(parser.pointee.method) == HTTP_CONNECT.rawValue {
+            refusedConnect = true
+            return refuse(.invalidMethod, "CONNECT is not supported (gw does not tunnel)")
+        }
         let flags = parser.pointee.flags
         if flags & UInt16(F_TRANSFER_ENCODING.rawValue) != 0 {
             if minor == 0 { return refuse(.unknown, "Transfer-Encoding in an HTTP/1.0 request") }
