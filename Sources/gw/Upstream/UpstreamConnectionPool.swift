@@ -20,6 +20,20 @@ final class UpstreamConnectionPool {
     private final class IdleList {
         var connections: [UpstreamConnection] = []
     }
+    /// The list used last, and its key: most requests of a loop go to the target
+    /// the previous one used, and comparing a key with itself (the target's string)
+    /// is one word, where the dictionary hashes all of it.
+    private var recentKey = ""
+    private var recentList: IdleList?
+
+    @inline(__always)
+    private func idleList(_ key: String) -> IdleList? {
+        if let recentList, recentKey == key { return recentList }
+        guard let list = idle[key] else { return nil }
+        recentKey = key
+        recentList = list
+        return list
+    }
 
     init(loop: any EventLoop) {
         self.loop = loop
@@ -28,7 +42,7 @@ final class UpstreamConnectionPool {
 
     /// An idle connection to `target`, if one is ready (no allocation on this path).
     func takeIdle(_ target: UpstreamSet.ResolvedTarget) -> UpstreamConnection? {
-        guard let list = idle[target.poolKey] else { return nil }
+        guard let list = idleList(target.poolKey) else { return nil }
         while let connection = list.connections.popLast() {
             if connection.channel.isActive && connection.reusable { return connection }
         }
@@ -46,7 +60,7 @@ final class UpstreamConnectionPool {
         connection.handler.delegate = nil
         connection.handler.setHoldReads(false)
         let list: IdleList
-        if let existing = idle[connection.poolKey] {
+        if let existing = idleList(connection.poolKey) {
             list = existing
         } else {
             list = IdleList()
@@ -68,6 +82,7 @@ final class UpstreamConnectionPool {
     func closeAll() {
         for list in idle.values { for c in list.connections { c.close() } }
         idle.removeAll()
+        recentList = nil
     }
 
     /// A new connection to `target` (counted in the upstream's breaker counters while open).
