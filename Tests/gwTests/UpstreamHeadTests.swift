@@ -75,6 +75,44 @@ extension EndToEnd {
             }
         }
 
+        /// Header rules read the received bytes (`ReceivedRequestHead.values`), names in any case.
+        @Test func headerRulesMatchOnTheReceivedHead() async throws {
+            let yaml = #"""
+                version: 1
+                listeners:
+                  - name: main
+                    address: 127.0.0.1:0
+                admin:
+                  address: 127.0.0.1:0
+                routes:
+                  - name: tenant
+                    match: {prefix: /, headers: {X-Tenant: acme}}
+                    direct_response: {status: 200, body: tenant}
+                  - name: agent
+                    match:
+                      prefix: /
+                      headers:
+                        user-agent: {regex: '^curl/\d+'}
+                    direct_response: {status: 200, body: agent}
+                  - name: other
+                    match: {prefix: /}
+                    direct_response: {status: 404, body: other}
+                """#
+            try await withGateway(yaml: yaml) { gw in
+                let cases: [([(String, String)], String)] = [
+                    ([("x-tenant", "other"), ("X-TENANT", "acme")], "tenant"),
+                    ([("x-tenant", "acme-corp")], "other"),
+                    ([("User-Agent", "curl/8.5.0")], "agent"),
+                    ([("user-agent", "Mozilla/5.0 curl/8")], "other"),
+                    ([("x-tenant-id", "acme")], "other"),
+                ]
+                for (headers, route) in cases {
+                    let response = try await gw.send(.GET, "/", headers: headers)
+                    #expect(response.text == route, "\(headers)")
+                }
+            }
+        }
+
         @Test func thePlainHeadCarriesWhatAProxyAdds() async throws {
             try await withProxy(.echo, yaml: { Self.yaml($0, hostHeader: "target") }) { upstream, gw in
                 _ = try await gw.send(.GET, "/plain/x", headers: [

@@ -53,6 +53,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var unflushed = false
     /// Largest body part copied into a held head.
     static let joinedBodyBytes = 4096
+    /// Largest head buffer kept for the next response (idle connections hold it).
+    static let keptHeadBufferBytes = 1024
     private var readPending = false
     /// A finished exchange whose request had no body still owes us its `.end`.
     private var awaitingEnd = false
@@ -517,7 +519,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 var body = body
                 held.writeBuffer(&body)
                 context.write(wrapOutboundOut(held), promise: nil)
-                headBuffer = held
+                // An idle keep-alive connection keeps its head buffer: not one a body grew.
+                headBuffer = held.capacity <= Self.keptHeadBufferBytes ? held : nil
                 return
             }
             context.write(wrapOutboundOut(held), promise: nil)
