@@ -151,3 +151,18 @@ extension EndToEnd {
         #expect(name.hostHeader == "api.test")
     }
 }
+
+@Suite struct HopByHopNameTests {
+    @Test func everyHopByHopNameIsFoundAtItsIndexInAnyCaseAndNothingElseIs() {
+        for (index, name) in HopByHop.names.enumerated() {
+            #expect(HopByHop.hopByHopIndex(name) == index, "\(name)")
+            #expect(HopByHop.hopByHopIndex(name.uppercased()) == index, "\(name)")
+            var copy = name
+            let fixed = copy.withUTF8 { isFixedHopByHopName(UnsafeRawBufferPointer($0)) }
+            #expect(fixed == (name != "connection"), "\(name)")
+        }
+        for other in ["host", "tee", "trailers", "upgrades", "connections", "keep-alive2", "x-request-id", "", "t"] {
+            #expect(HopByHop.hopByHopIndex(other) == nil, "\(other)")
+        }
+    }
+}

@@ -72,12 +72,19 @@ enum HopByHop {
     /// The index in `names` of a hop-by-hop header name, compared without case.
     @inline(__always)
     static func hopByHopIndex(_ name: String) -> Int? {
-        let count = name.utf8.count
-        guard count >= 2 && count <= 18 else { return nil }
-        for (index, candidate) in names.enumerated() where candidate.utf8.count == count {
-            if asciiEqualsIgnoringCase(name, candidate) { return index }
+        // By length first: most names are none of these lengths, and each length has one or two candidates.
+        switch name.utf8.count {
+        case 2: return asciiEqualsIgnoringCase(name, "te") ? 3 : nil
+        case 7:
+            if asciiEqualsIgnoringCase(name, "trailer") { return 4 }
+            return asciiEqualsIgnoringCase(name, "upgrade") ? 5 : nil
+        case 10:
+            if asciiEqualsIgnoringCase(name, "connection") { return 0 }
+            return asciiEqualsIgnoringCase(name, "keep-alive") ? 1 : nil
+        case 16: return asciiEqualsIgnoringCase(name, "proxy-connection") ? 2 : nil
+        case 18: return asciiEqualsIgnoringCase(name, "proxy-authenticate") ? 6 : nil
+        default: return nil
         }
-        return nil
     }
 }
 
