@@ -279,7 +279,13 @@ final class Exchange {
             let hashKey: String?
             switch upstream.config.hashKey {
             case .clientIP: hashKey = downstream.clientAddress
-            case .header(let name): hashKey = plain.map { $0.head.values(name).first } ?? currentRequestHead.headers.first(name: name)
+            case .header(let name):
+                // The value the upstream sees (gw's own x-request-id and forwarding headers), as on filtered routes.
+                let head = plain.map {
+                    $0.head.makeUpstreamHead(
+                        scan: $0.scan, uri: $0.uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
+                } ?? currentRequestHead
+                hashKey = head.headers.first(name: name)
             }
             guard let picked = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
                 giveUp(.connectFailure, message: "")
