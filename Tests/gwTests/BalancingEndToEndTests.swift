@@ -60,6 +60,22 @@ extension EndToEnd {
             }
         }
 
+        /// A route without filters hashes the value the upstream gets: gw's request id
+        /// (random when the client sends none), not the client's missing one.
+        @Test func hashingOnAHeaderGwWritesUsesGwsValue() async throws {
+            try await Self.withUpstreams(3) { upstreams in
+                try await withGateway(yaml: Self.yaml(upstreams, extra: "balance: consistent_hash\n    hash_on: {header: x-request-id}")) { gw in
+                    for _ in 0..<30 { _ = try await gw.send(.GET, "/") }
+                    #expect(upstreams.filter { $0.requestCount > 0 }.count >= 2, "\(upstreams.map(\.requestCount))")
+                    // A client's own id still keeps it on one target.
+                    let before = upstreams.map(\.requestCount)
+                    for _ in 0..<4 { _ = try await gw.send(.GET, "/", headers: [("x-request-id", "trace-42")]) }
+                    let added = zip(upstreams.map(\.requestCount), before).map { $0 - $1 }
+                    #expect(added.sorted() == [0, 0, 4], "\(added)")
+                }
+            }
+        }
+
         @Test func weightedBalancingFollowsTheWeights() async throws {
             try await Self.withUpstreams(2) { upstreams in
                 let yaml = """
