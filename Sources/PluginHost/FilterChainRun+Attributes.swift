@@ -19,7 +19,9 @@ extension FilterChainRun {
         case GW_ATTR_REQUEST_ID.rawValue: return info.requestID
         case GW_ATTR_ROUTE_NAME.rawValue: return info.routeName
         case GW_ATTR_UPSTREAM_NAME.rawValue: return info.upstreamName
-        case GW_ATTR_RESPONSE_STATUS.rawValue: return responseHead.map { String($0.status.code) }
+        case GW_ATTR_RESPONSE_STATUS.rawValue:
+            if let responseBytes { return String(responseBytes.status) }
+            return responseHead.map { String($0.status.code) }
         case GW_ATTR_PROTOCOL.rawValue: return "HTTP/\(requestHead.version.major).\(requestHead.version.minor)"
         default: return nil
         }
@@ -46,9 +48,10 @@ extension FilterChainRun {
             guard requestOpen, !value.isEmpty, !value.contains(" ") else { return GW_E_BAD_ARGUMENT }
             requestHead.headers.replaceOrAdd(name: "host", value: value)
         case GW_ATTR_RESPONSE_STATUS.rawValue:
-            guard responseHead != nil, !directions[FlowDirection.response.rawValue].headersComplete,
+            guard hasResponseHead, !directions[FlowDirection.response.rawValue].headersComplete,
                 let code = Int(value), code >= 200, code <= 599
             else { return GW_E_BAD_ARGUMENT }
+            materializeResponseHead()
             responseHead?.status = HTTPResponseStatus(statusCode: code)
         default:
             return GW_E_BAD_ARGUMENT

@@ -103,6 +103,7 @@ extension FilterChainRun {
                 requestHead.headers.remove(name: "transfer-encoding")
                 requestHead.headers.replaceOrAdd(name: "content-length", value: length)
             } else {
+                materializeResponseHead()
                 responseHead?.headers.remove(name: "transfer-encoding")
                 responseHead?.headers.replaceOrAdd(name: "content-length", value: length)
             }

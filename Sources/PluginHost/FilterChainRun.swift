@@ -48,7 +48,8 @@ public protocol FilterChainRunDelegate: AnyObject {
     func filterRunRequestHeadersDone(_ run: FilterChainRun)
     /// Request body bytes ready for the upstream (`end`: the request is complete).
     func filterRun(_ run: FilterChainRun, forwardRequestBody body: ByteBuffer, end: Bool)
-    /// Every response header hook passed: send `run.responseHead` downstream.
+    /// Every response header hook passed: send `run.responseBytes` (the received head
+    /// with the filters' changes) or else `run.responseHead` downstream.
     func filterRunResponseHeadersDone(_ run: FilterChainRun)
     /// Response body bytes ready for the client.
     func filterRun(_ run: FilterChainRun, forwardResponseBody body: ByteBuffer, end: Bool)
@@ -71,7 +72,11 @@ public final class FilterChainRun {
     /// Strong until `finish()`, which breaks the cycle with the server's exchange.
     public var delegate: (any FilterChainRunDelegate)?
     public var requestHead: HTTPRequestHead
+    /// The response head once the upstream's arrived, unless it is kept as bytes
+    /// (`responseBytes`, then this is nil until something needs it as NIO's type).
     public internal(set) var responseHead: HTTPResponseHead?
+    /// The response head as received plus the filters' changes (`startResponse(bytes:)`).
+    public internal(set) var responseBytes: ResponseHeadBytes?
     public var info: StreamInfo
     /// Per-request metadata shared by filters (and read by the call log).
     public internal(set) var metadata = StreamMetadata()
@@ -182,6 +187,34 @@ public final class FilterChainRun {
         }
         responseHead = consume head
         runHeaders(.response)
+    }
+
+    /// The upstream's response head arrived, kept as its bytes: filters' header
+    /// changes are a delta beside them (`ResponseHeadBytes`). When the header hooks
+    /// pass, `responseBytes` is still set unless a change needed `responseHead`.
+    public func startResponse(bytes head: ResponseHeadBytes, endOfStream: Bool) {
+        guard !terminated else { return }
+        let d = FlowDirection.response.rawValue
+        directions[d].headersEndOfStream = endOfStream
+        head.forEachField { name, value in
+            guard name.count == 12, equalBytesIgnoringCase(name, "content-type") else { return true }
+            if value.count >= 17, equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream") {
+                directions[d].isEventStream = true
+            }
+            return false
+        }
+        responseBytes = head
+        runHeaders(.response)
+    }
+
+    /// Whether a response head (either form) is there.
+    var hasResponseHead: Bool { responseHead != nil || responseBytes != nil }
+
+    /// Turn a byte-form response head into `responseHead`, with the filters' changes.
+    func materializeResponseHead() {
+        guard let bytes = responseBytes else { return }
+        responseBytes = nil
+        responseHead = bytes.makeHead()
     }
 
     /// A chunk of response body from the upstream.

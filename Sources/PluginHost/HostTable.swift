@@ -169,26 +169,56 @@ private let hostMetricRecord: @convention(c) (OpaquePointer, UInt32, UnsafePoint
 
 // MARK: - Headers
 
+private func isRequest(_ dir: gw_direction) -> Bool { dir.rawValue == GW_REQUEST.rawValue }
+
+/// The header list of a direction as NIO's type (a byte-form response head is
+/// turned into one first).
 private func headers(of run: FilterChainRun, _ dir: gw_direction) -> HTTPHeaders? {
-    dir.rawValue == GW_REQUEST.rawValue ? run.requestHead.headers : run.responseHead?.headers
+    if isRequest(dir) { return run.requestHead.headers }
+    run.materializeResponseHead()
+    return run.responseHead?.headers
 }
 
 private func mutateHeaders(_ run: FilterChainRun, _ dir: gw_direction, _ body: (inout HTTPHeaders) -> Void) -> gw_result {
-    if dir.rawValue == GW_REQUEST.rawValue {
+    if isRequest(dir) {
         body(&run.requestHead.headers)
         return GW_OK
     }
+    run.materializeResponseHead()
     guard run.responseHead != nil else { return GW_E_WRONG_CONTEXT }
     body(&run.responseHead!.headers)
     return GW_OK
+}
+
+/// A response header change the byte form carries (`ResponseHeadBytes`): true if done.
+/// A framing or hop-by-hop name turns the head into NIO's type instead (false).
+private func editResponseBytes(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ edit: (inout ResponseHeadBytes) -> Void) -> Bool {
+    guard !isRequest(dir), run.responseBytes != nil, !ResponseHeadBytes.affectsFraming(name.buffer) else { return false }
+    edit(&run.responseBytes!)
+    return true
 }
 
 private let hostHeaderGet:
     @convention(c) (OpaquePointer, gw_direction, gw_str, Int, UnsafeMutablePointer<gw_str>, UnsafeMutablePointer<Int>?) ->
         gw_result = { s, dir, name, index, valueOut, countOut in
             guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-            guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
             let wanted = name.buffer
+            if !isRequest(dir), let head = run.responseBytes {
+                var seen = 0
+                var found: UnsafeRawBufferPointer?
+                head.forEachField { fieldName, value in
+                    if equalBytesIgnoringCase(fieldName, wanted) {
+                        if seen == index { found = run.arena.store(value) }
+                        seen += 1
+                    }
+                    return true
+                }
+                countOut?.pointee = seen
+                guard let found else { return GW_E_NOT_FOUND }
+                valueOut.pointee = gw_str(ptr: found.baseAddress?.assumingMemoryBound(to: CChar.self), len: found.count)
+                return GW_OK
+            }
+            guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
             var seen = 0
             var found: String?
             for (fieldName, value) in fields where equalsIgnoringCase(fieldName, wanted) {
@@ -218,6 +248,12 @@ private let hostHeadersGet:
 private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    if editResponseBytes(run, dir, name, { head in
+        head.remove(name: name.buffer)
+        head.add(name: name.buffer, value: value.buffer)
+    }) {
+        return GW_OK
+    }
     return mutateHeaders(run, dir) { fields in
         // Most sets add a header that is not there yet: no search-and-remove then.
         let nameString = name.string
@@ -229,11 +265,13 @@ private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
+    if editResponseBytes(run, dir, name, { $0.add(name: name.buffer, value: value.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { $0.add(name: name.string, value: value.string) }
 }
 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    if editResponseBytes(run, dir, name, { $0.remove(name: name.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
     }

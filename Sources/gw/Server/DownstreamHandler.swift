@@ -459,7 +459,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// `Connection`. Same result as `writeResponseHead(head.makeHead(), ...)` for such
     /// a head, except that the upstream's reason phrase is kept. The head is held
     /// for the first body part (`heldHead`), as the general writer's final heads are.
-    func writeReceivedResponseHead(_ head: ReceivedResponseHead, bodiless: Bool, proxied: ProxiedHead) {
+    /// `edits`: a filter run's changes to this head (lines removed and added; never
+    /// a framing or hop-by-hop header, see `ResponseHeadBytes.affectsFraming`).
+    func writeReceivedResponseHead(_ head: ReceivedResponseHead, edits: ResponseHeadBytes? = nil, bodiless: Bool, proxied: ProxiedHead) {
         guard let context else { return }
         writeHeldHead()
         bodilessResponse = bodiless
@@ -468,8 +470,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
         buffer.clear()
         head.bytes.withUnsafeReadableBytes { bytes in
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
-            head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+            if let removed = edits?.removedLines, removed != 0 {
+                head.forEachKeptLine(bytes, removing: removed) { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+            } else {
+                head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+            }
         }
+        if let added = edits?.addedLines, !added.isEmpty { buffer.writeBytes(added) }
         proxied.write(into: &buffer)
         buffer.writeStaticString("\r\n")
         heldHead = buffer

@@ -14,7 +14,16 @@ extension Exchange: FilterChainRunDelegate {
     }
 
     func filterRunResponseHeadersDone(_ run: FilterChainRun) {
-        if let head = run.responseHead { responseHeadReady(head) }
+        if let received = receivedResponse {
+            receivedResponse = nil
+            if let edits = run.responseBytes {
+                responseHeadPassedThrough(received, edits: edits)
+            } else if let head = run.responseHead {
+                responseHeadReady(head)
+            }
+        } else if let head = run.responseHead {
+            responseHeadReady(head)
+        }
         // Resumed outside any read (a paused filter): nobody else will flush.
         if !inUpstreamRead && !downstream.inRead { flushDownstream() }
         connection?.handler.setHoldReads(!context.channel.isWritable)
@@ -93,7 +102,13 @@ extension Exchange: UpstreamResponseDelegate {
         defer { inUpstreamRead = false }
         if let run {
             let endOfStream = isHEAD || status == 204 || status == 304 || head.contentLength == 0
-            run.startResponse(head.makeHead(), endOfStream: endOfStream)
+            // A head the pass-through writer takes stays bytes through the filters.
+            if clientVersion == .http1_1 && head.passesThrough, let bytes = head.makeHeadBytes() {
+                receivedResponse = head
+                run.startResponse(bytes: bytes, endOfStream: endOfStream)
+            } else {
+                run.startResponse(head.makeHead(), endOfStream: endOfStream)
+            }
         } else if clientVersion == .http1_1 && head.passesThrough {
             responseHeadPassedThrough(head)
         } else {

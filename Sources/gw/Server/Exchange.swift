@@ -65,6 +65,9 @@ final class Exchange {
     var expectContinue = false
     /// The call on an AI route (no upstream of its own).
     var aiCall: AICall?
+    /// On a filtered route, the upstream's head while the filter run holds it as
+    /// bytes (`ResponseHeadBytes`): written with the run's changes when they pass.
+    var receivedResponse: ReceivedResponseHead?
 
     init(downstream: DownstreamHandler, context: ChannelHandlerContext, state: GatewayState, requestID: String) {
         self.downstream = downstream
@@ -280,7 +283,8 @@ final class Exchange {
     /// The common case of `responseHeadReady`, without header strings: an HTTP/1.1
     /// client and a head that `ReceivedResponseHead.passesThrough` (framed by its
     /// Content-Length), copied as received minus its hop-by-hop lines.
-    func responseHeadPassedThrough(_ head: consuming ReceivedResponseHead) {
+    /// `edits`: the filter run's changes, on a filtered route.
+    func responseHeadPassedThrough(_ head: consuming ReceivedResponseHead, edits: ResponseHeadBytes? = nil) {
         guard !done else { return }
         // The answer starts before the request body ended (an early 4xx, say): the
         // connection closes after it (`completeResponse`), so the head says so.
@@ -291,7 +295,8 @@ final class Exchange {
             closeAfterResponse = true
         }
         responseStarted = true
-        downstream.writeReceivedResponseHead(head, bodiless: isHEAD, proxied: .init(requestID: requestID, connection: connection))
+        downstream.writeReceivedResponseHead(
+            head, edits: edits, bodiless: isHEAD, proxied: .init(requestID: requestID, connection: connection))
         downstreamNeedsFlush = true
     }
 

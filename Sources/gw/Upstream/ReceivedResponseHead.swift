@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PluginHost
 
 /// An upstream response head as it arrived: its bytes (a slice of the read buffer,
 /// status line to blank line, already validated by `UpstreamResponseParser`) and
@@ -22,6 +23,8 @@ struct ReceivedResponseHead {
     /// `Connection` names a header besides close, keep-alive and the framing headers:
     /// that header is hop-by-hop too (only the general writer removes it).
     var connectionListsOthers = false
+    /// Header lines in the head.
+    var lineCount = 0
     /// Lines a proxy leaves out (hop-by-hop ones and the upstream's x-request-id),
     /// as byte ranges of `bytes`, in order; more than `maxSkips` is `skipOverflow`.
     private(set) var skips = SIMD8<UInt32>()
@@ -36,6 +39,7 @@ struct ReceivedResponseHead {
     /// Record one validated header line (`line` includes its CRLF). Returns an error
     /// for a malformed Content-Length.
     mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, line: Range<Int>) -> HTTPParserError? {
+        lineCount += 1
         switch name.count {
         case 14 where lowercaseEquals(name, "content-length"):
             guard let length = Self.contentLength(value, previous: contentLength) else { return .invalidContentLength }
@@ -87,6 +91,22 @@ struct ReceivedResponseHead {
         if end > start { body(start..<end) }
     }
 
+    /// As `forEachKeptRange`, one line at a time, also without the lines whose bit
+    /// is set in `removed` (bit i: the i-th header line). `raw`: `bytes`' readable bytes.
+    func forEachKeptLine(_ raw: UnsafeRawBufferPointer, removing removed: UInt64, _ body: (Range<Int>) -> Void) {
+        var line = 0
+        var skip = 0
+        ResponseHeadBytes.forEachLine(raw, from: statusLineLength) { _, _, range in
+            defer { line += 1 }
+            if skip < skipCount && Int(skips[2 * skip]) == range.lowerBound {
+                skip += 1
+            } else if line >= 64 || removed & (1 << UInt64(line)) == 0 {
+                body(range)
+            }
+            return true
+        }
+    }
+
     /// Whether `DownstreamHandler.writeReceivedResponseHead` can send this head to a
     /// client with its lines copied as they are: a final status that has a body,
     /// from HTTP/1.1, framed by Content-Length alone, with no header `Connection`
@@ -102,26 +122,18 @@ struct ReceivedResponseHead {
         var headers: [(String, String)] = []
         headers.reserveCapacity(12)
         bytes.withUnsafeReadableBytes { bytes in
-            var i = statusLineLength
-            while i + 1 < bytes.count && bytes[i] != 13 {
-                let nameStart = i
-                while bytes[i] != 58 { i += 1 }
-                let nameEnd = i
-                i += 1
-                while bytes[i] == 32 || bytes[i] == 9 { i += 1 }
-                let valueStart = i
-                while bytes[i] != 13 { i += 1 }
-                var valueEnd = i
-                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
-                headers.append(
-                    (
-                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self),
-                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-                    ))
-                i += 2
+            ResponseHeadBytes.forEachLine(bytes, from: statusLineLength) { name, value, _ in
+                headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                return true
             }
         }
         return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(headers))
+    }
+
+    /// The head for a filter run that keeps it as bytes (`ResponseHeadBytes`), or nil
+    /// if it has more lines than that form addresses.
+    func makeHeadBytes() -> ResponseHeadBytes? {
+        ResponseHeadBytes(bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, lineCount: lineCount)
     }
 
     /// A Content-Length value: comma-separated elements, each optional whitespace
