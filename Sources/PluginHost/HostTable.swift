@@ -3,6 +3,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The one `gw_host_v1` table every plugin receives. Its callbacks are non-capturing
 /// closures; per-object context arrives through the opaque handles.
 final class HostTable: @unchecked Sendable {
@@ -441,10 +447,55 @@ private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, Unsa
 
 // MARK: - Shared key-value store
 
+/// The store's key for a plugin's `key`: its name, a NUL, the key. The last one made
+/// on a thread is kept, so a read-then-write of one key (a rate limiter's bucket)
+/// makes it once.
 private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
     let plugin = LoadedPlugin.from(p)
+    let bytes = key.buffer
+    let cache = KVKeyCache.current
+    if cache.plugin == ObjectIdentifier(plugin) && cache.matches(bytes) { return (plugin, cache.joined) }
     var name = plugin.name
-    return (plugin, name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, key.buffer) })
+    let joined = name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) }
+    cache.remember(plugin: ObjectIdentifier(plugin), key: bytes, joined: joined)
+    return (plugin, joined)
+}
+
+/// One thread's last `kvKey` (plugins are never unloaded, so their identity is stable).
+private final class KVKeyCache {
+    var plugin: ObjectIdentifier?
+    private var key: [UInt8] = []
+    private(set) var joined = ""
+    static let maxKeyBytes = 256
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard key.count == bytes.count else { return false }
+        if bytes.isEmpty { return true }
+        return key.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+    }
+
+    func remember(plugin: ObjectIdentifier, key bytes: UnsafeRawBufferPointer, joined: String) {
+        guard bytes.count <= Self.maxKeyBytes else { return }
+        self.plugin = plugin
+        key.removeAll(keepingCapacity: true)
+        key.append(contentsOf: bytes)
+        self.joined = joined
+    }
+
+    static var current: KVKeyCache {
+        if let pointer = pthread_getspecific(slot) { return Unmanaged<KVKeyCache>.fromOpaque(pointer).takeUnretainedValue() }
+        let cache = KVKeyCache()
+        pthread_setspecific(slot, Unmanaged.passRetained(cache).toOpaque())
+        return cache
+    }
+
+    private static let slot: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<KVKeyCache>.fromOpaque(pointer).release() }
+        }
+        return key
+    }()
 }
 
 private let hostKVGet:

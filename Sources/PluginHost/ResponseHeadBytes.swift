@@ -1,6 +1,12 @@
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A response head kept as the upstream sent it, with the filters' header changes
 /// beside it: lines removed (by position) and lines added. Filters read and change
 /// it through the same host calls as an `HTTPResponseHead`, without a string per
@@ -63,30 +69,24 @@ public struct ResponseHeadBytes {
         var mask = removedLines
         bytes.withUnsafeReadableBytes { raw in
             var line = 0
-            Self.forEachLine(raw, from: statusLineLength) { fieldName, _, _ in
+            Self.forEachName(raw, from: statusLineLength) { fieldName, _ in
                 if equalBytesIgnoringCase(fieldName, name) { mask |= 1 << UInt64(line) }
                 line += 1
-                return true
             }
         }
         removedLines = mask
         guard !addedLines.isEmpty else { return }
-        var found = false
+        var kept: [UInt8]?
         addedLines.withUnsafeBytes { raw in
-            Self.forEachLine(raw, from: 0) { fieldName, _, _ in
-                found = equalBytesIgnoringCase(fieldName, name)
-                return !found
+            Self.forEachName(raw, from: 0) { fieldName, line in
+                if equalBytesIgnoringCase(fieldName, name) {
+                    if kept == nil { kept = Array(raw[0..<line.lowerBound]) }
+                } else if kept != nil {
+                    kept!.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[line]))
+                }
             }
         }
-        guard found else { return }
-        var kept: [UInt8] = []
-        addedLines.withUnsafeBytes { raw in
-            Self.forEachLine(raw, from: 0) { fieldName, _, line in
-                if !equalBytesIgnoringCase(fieldName, name) { kept.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[line])) }
-                return true
-            }
-        }
-        addedLines = kept
+        if let kept { addedLines = kept }
     }
 
     /// Append a field (the caller checked that the name is a token and the value has
@@ -127,6 +127,24 @@ public struct ResponseHeadBytes {
         case 17: return equalBytesIgnoringCase(name, "transfer-encoding")
         case 18: return equalBytesIgnoringCase(name, "proxy-authenticate")
         default: return false
+        }
+    }
+
+    /// Each header line's name and range (with its CRLF), as `forEachLine` without
+    /// reading values: the search for a name to remove.
+    static func forEachName(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ name: UnsafeRawBufferPointer, _ line: Range<Int>) -> Void
+    ) {
+        guard let base = bytes.baseAddress else { return }
+        var i = start
+        while i + 1 < bytes.count && bytes[i] != 13 {
+            let lineStart = i
+            while bytes[i] != 58 { i += 1 }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i])
+            // A validated line ends with CRLF: find its LF.
+            guard let lf = memchr(base + i, 10, bytes.count - i) else { return }
+            i = base.distance(to: UnsafeRawPointer(lf)) + 1
+            body(name, lineStart..<i)
         }
     }
 
