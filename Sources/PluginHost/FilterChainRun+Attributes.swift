@@ -9,10 +9,10 @@ extension FilterChainRun {
         case GW_ATTR_METHOD.rawValue: return requestHead.method.rawValue
         case GW_ATTR_PATH.rawValue:
             let uri = requestHead.uri
-            return uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+            return uri.utf8.firstIndex(of: 63).map { String(uri[..<$0]) } ?? uri
         case GW_ATTR_QUERY.rawValue:
             let uri = requestHead.uri
-            return uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
+            return uri.utf8.firstIndex(of: 63).map { String(uri[uri.utf8.index(after: $0)...]) } ?? ""
         case GW_ATTR_AUTHORITY.rawValue: return requestHead.headers.first(name: "host") ?? ""
         case GW_ATTR_SCHEME.rawValue: return info.scheme
         case GW_ATTR_CLIENT_ADDRESS.rawValue: return info.clientAddress
@@ -35,17 +35,17 @@ extension FilterChainRun {
             guard requestOpen, !value.isEmpty, value.utf8.allSatisfy(isTokenByte) else { return GW_E_BAD_ARGUMENT }
             requestHead.method = HTTPMethod(rawValue: value)
         case GW_ATTR_PATH.rawValue:
-            guard requestOpen, value.hasPrefix("/"), !value.contains("?"), !value.contains(" ") else { return GW_E_BAD_ARGUMENT }
+            guard requestOpen, value.utf8.first == 47, !value.utf8.contains(63), !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
             let uri = requestHead.uri
-            let query = uri.firstIndex(of: "?").map { String(uri[$0...]) } ?? ""
+            let query = uri.utf8.firstIndex(of: 63).map { String(uri[$0...]) } ?? ""
             requestHead.uri = value + query
         case GW_ATTR_QUERY.rawValue:
-            guard requestOpen, !value.contains(" "), !value.contains("#") else { return GW_E_BAD_ARGUMENT }
+            guard requestOpen, !value.utf8.contains(32), !value.utf8.contains(35) else { return GW_E_BAD_ARGUMENT }
             let uri = requestHead.uri
-            let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+            let path = uri.utf8.firstIndex(of: 63).map { String(uri[..<$0]) } ?? uri
             requestHead.uri = value.isEmpty ? path : path + "?" + value
         case GW_ATTR_AUTHORITY.rawValue:
-            guard requestOpen, !value.isEmpty, !value.contains(" ") else { return GW_E_BAD_ARGUMENT }
+            guard requestOpen, !value.isEmpty, !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
             requestHead.headers.replaceOrAdd(name: "host", value: value)
         case GW_ATTR_RESPONSE_STATUS.rawValue:
             guard hasResponseHead, !directions[FlowDirection.response.rawValue].headersComplete,

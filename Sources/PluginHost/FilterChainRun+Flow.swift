@@ -199,7 +199,7 @@ extension FilterChainRun {
                 position += 1
             case .buffer:
                 if directions[d].stageBuffers.isEmpty {
-                    directions[d].stageBuffers = Array(repeating: nil, count: instances.count)
+                    directions[d].stageBuffers = Array(repeating: nil, count: chain.filters.count)
                 }
                 directions[d].stageBuffers[position] = result
                 if result.readableBytes > bufferLimit { overLimit(direction) }
