@@ -6,14 +6,16 @@ extension FilterChainRun {
     /// The value of a `gw_attribute`, or nil if not known (yet).
     func attribute(_ raw: UInt32) -> String? {
         switch raw {
-        case GW_ATTR_METHOD.rawValue: return requestHead.method.rawValue
+        case GW_ATTR_METHOD.rawValue: return requestMethod.rawValue
         case GW_ATTR_PATH.rawValue:
-            let uri = requestHead.uri
+            let uri = requestURI
             return uri.utf8.firstIndex(of: 63).map { String(uri[..<$0]) } ?? uri
         case GW_ATTR_QUERY.rawValue:
-            let uri = requestHead.uri
+            let uri = requestURI
             return uri.utf8.firstIndex(of: 63).map { String(uri[uri.utf8.index(after: $0)...]) } ?? ""
-        case GW_ATTR_AUTHORITY.rawValue: return requestHead.headers.first(name: "host") ?? ""
+        case GW_ATTR_AUTHORITY.rawValue:
+            if let requestBytes { return requestBytes.lines.first("host") ?? "" }
+            return storedRequestHead.headers.first(name: "host") ?? ""
         case GW_ATTR_SCHEME.rawValue: return info.scheme
         case GW_ATTR_CLIENT_ADDRESS.rawValue: return info.clientAddress
         case GW_ATTR_REQUEST_ID.rawValue: return info.requestID
@@ -22,8 +24,24 @@ extension FilterChainRun {
         case GW_ATTR_RESPONSE_STATUS.rawValue:
             if let responseBytes { return String(responseBytes.status) }
             return responseHead.map { String($0.status.code) }
-        case GW_ATTR_PROTOCOL.rawValue: return "HTTP/\(requestHead.version.major).\(requestHead.version.minor)"
+        case GW_ATTR_PROTOCOL.rawValue:
+            let version = requestBytes?.version ?? storedRequestHead.version
+            return "HTTP/\(version.major).\(version.minor)"
         default: return nil
+        }
+    }
+
+    /// The request target the upstream gets (either form of the head).
+    var requestURI: String { requestBytes?.uri ?? storedRequestHead.uri }
+
+    /// Set the method or target in whichever form the head is.
+    private func setRequestLine(method: HTTPMethod? = nil, uri: String? = nil) {
+        if requestBytes != nil {
+            if let method { requestBytes!.method = method }
+            if let uri { requestBytes!.uri = uri }
+        } else {
+            if let method { storedRequestHead.method = method }
+            if let uri { storedRequestHead.uri = uri }
         }
     }
 
@@ -33,20 +51,21 @@ extension FilterChainRun {
         switch raw {
         case GW_ATTR_METHOD.rawValue:
             guard requestOpen, !value.isEmpty, value.utf8.allSatisfy(isTokenByte) else { return GW_E_BAD_ARGUMENT }
-            requestHead.method = HTTPMethod(rawValue: value)
+            setRequestLine(method: HTTPMethod(rawValue: value))
         case GW_ATTR_PATH.rawValue:
             guard requestOpen, value.utf8.first == 47, !value.utf8.contains(63), !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
-            let uri = requestHead.uri
+            let uri = requestURI
             let query = uri.utf8.firstIndex(of: 63).map { String(uri[$0...]) } ?? ""
-            requestHead.uri = value + query
+            setRequestLine(uri: value + query)
         case GW_ATTR_QUERY.rawValue:
             guard requestOpen, !value.utf8.contains(32), !value.utf8.contains(35) else { return GW_E_BAD_ARGUMENT }
-            let uri = requestHead.uri
+            let uri = requestURI
             let path = uri.utf8.firstIndex(of: 63).map { String(uri[..<$0]) } ?? uri
-            requestHead.uri = value.isEmpty ? path : path + "?" + value
+            setRequestLine(uri: value.isEmpty ? path : path + "?" + value)
         case GW_ATTR_AUTHORITY.rawValue:
             guard requestOpen, !value.isEmpty, !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
-            requestHead.headers.replaceOrAdd(name: "host", value: value)
+            materializeRequestHead()
+            storedRequestHead.headers.replaceOrAdd(name: "host", value: value)
         case GW_ATTR_RESPONSE_STATUS.rawValue:
             guard hasResponseHead, !directions[FlowDirection.response.rawValue].headersComplete,
                 let code = Int(value), code >= 200, code <= 599

@@ -100,8 +100,9 @@ extension FilterChainRun {
         if collectedEnd && directions[d].bodyModified {
             let length = String(collected?.readableBytes ?? 0)
             if direction == .request {
-                requestHead.headers.remove(name: "transfer-encoding")
-                requestHead.headers.replaceOrAdd(name: "content-length", value: length)
+                materializeRequestHead()
+                storedRequestHead.headers.remove(name: "transfer-encoding")
+                storedRequestHead.headers.replaceOrAdd(name: "content-length", value: length)
             } else {
                 materializeResponseHead()
                 responseHead?.headers.remove(name: "transfer-encoding")

@@ -71,7 +71,25 @@ public final class FilterChainRun {
     public let loop: any EventLoop
     /// Strong until `finish()`, which breaks the cycle with the server's exchange.
     public var delegate: (any FilterChainRunDelegate)?
-    public var requestHead: HTTPRequestHead
+    /// The request head, for the upstream once the request hooks passed. A head the
+    /// server gave as lines (`requestBytes`) is made into NIO's type on first access.
+    public var requestHead: HTTPRequestHead {
+        get {
+            materializeRequestHead()
+            return storedRequestHead
+        }
+        set {
+            requestBytes = nil
+            storedRequestHead = newValue
+        }
+    }
+    var storedRequestHead: HTTPRequestHead
+    /// The request head as lines with the filters' changes (`init(requestBytes:)`);
+    /// nil once something needed it as NIO's type.
+    public internal(set) var requestBytes: RequestHeadBytes?
+    /// The method the upstream gets (a filter may change it), without making the head
+    /// NIO's type.
+    public var requestMethod: HTTPMethod { requestBytes?.method ?? storedRequestHead.method }
     /// The response head once the upstream's arrived, unless it is kept as bytes
     /// (`responseBytes`, then this is nil until something needs it as NIO's type).
     public internal(set) var responseHead: HTTPResponseHead?
@@ -114,7 +132,7 @@ public final class FilterChainRun {
         self.arena = arena ?? HookArena()
         self.chain = chain
         self.loop = loop
-        self.requestHead = requestHead
+        self.storedRequestHead = requestHead
         self.info = info
         self.services = services
         self.bufferLimit = bufferLimit
@@ -124,6 +142,28 @@ public final class FilterChainRun {
         directions.initialize(repeating: DirectionState(), count: 2)
         currentBody = .allocate(capacity: 2)
         currentBody.initialize(repeating: nil, count: 2)
+    }
+
+    /// A run whose request head is lines the server wrote (`RequestHeadBytes`).
+    public convenience init(
+        chain: FilterChain, loop: any EventLoop, requestBytes: RequestHeadBytes, info: StreamInfo,
+        services: HostServices, bufferLimit: Int, arena: HookArena? = nil
+    ) {
+        self.init(
+            chain: chain, loop: loop, requestHead: Self.placeholderHead, info: info, services: services, bufferLimit: bufferLimit,
+            arena: arena)
+        self.requestBytes = requestBytes
+    }
+
+    /// Stands in for `storedRequestHead` while `requestBytes` holds the head (one shared
+    /// value: a fresh `HTTPRequestHead` costs an allocation).
+    static let placeholderHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+
+    /// Turn a line-form request head into `storedRequestHead`, with the filters' changes.
+    func materializeRequestHead() {
+        guard let bytes = requestBytes else { return }
+        requestBytes = nil
+        storedRequestHead = bytes.makeHead()
     }
 
     deinit {
@@ -201,7 +241,7 @@ public final class FilterChainRun {
         guard !terminated else { return }
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
-        head.forEachField { name, value in
+        head.lines.forEachField { name, value in
             guard name.count == 12, equalBytesIgnoringCase(name, "content-type") else { return true }
             if value.count >= 17, equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream") {
                 directions[d].isEventStream = true

@@ -177,17 +177,21 @@ private let hostMetricRecord: @convention(c) (OpaquePointer, UInt32, UnsafePoint
 
 private func isRequest(_ dir: gw_direction) -> Bool { dir.rawValue == GW_REQUEST.rawValue }
 
-/// The header list of a direction as NIO's type (a byte-form response head is
-/// turned into one first).
+/// The header list of a direction as NIO's type (a head in line form is turned
+/// into one first).
 private func headers(of run: FilterChainRun, _ dir: gw_direction) -> HTTPHeaders? {
-    if isRequest(dir) { return run.requestHead.headers }
+    if isRequest(dir) {
+        run.materializeRequestHead()
+        return run.storedRequestHead.headers
+    }
     run.materializeResponseHead()
     return run.responseHead?.headers
 }
 
 private func mutateHeaders(_ run: FilterChainRun, _ dir: gw_direction, _ body: (inout HTTPHeaders) -> Void) -> gw_result {
     if isRequest(dir) {
-        body(&run.requestHead.headers)
+        run.materializeRequestHead()
+        body(&run.storedRequestHead.headers)
         return GW_OK
     }
     run.materializeResponseHead()
@@ -196,12 +200,22 @@ private func mutateHeaders(_ run: FilterChainRun, _ dir: gw_direction, _ body: (
     return GW_OK
 }
 
-/// A response header change the byte form carries (`ResponseHeadBytes`): true if done.
-/// A framing or hop-by-hop name turns the head into NIO's type instead (false).
-private func editResponseBytes(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ edit: (inout ResponseHeadBytes) -> Void) -> Bool {
-    guard !isRequest(dir), run.responseBytes != nil, !ResponseHeadBytes.affectsFraming(name.buffer) else { return false }
-    edit(&run.responseBytes!)
+/// A header change the line form carries (`HeaderLines`): true if done. A framing
+/// or hop-by-hop name (or a request's Host) turns the head into NIO's type instead.
+private func editLines(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ edit: (inout HeaderLines) -> Void) -> Bool {
+    if isRequest(dir) {
+        guard run.requestBytes != nil, !HeaderLines.affectsFraming(name.buffer, request: true) else { return false }
+        edit(&run.requestBytes!.lines)
+        return true
+    }
+    guard run.responseBytes != nil, !HeaderLines.affectsFraming(name.buffer) else { return false }
+    edit(&run.responseBytes!.lines)
     return true
+}
+
+/// The lines of a direction's head, if it is in line form.
+private func lines(of run: FilterChainRun, _ dir: gw_direction) -> HeaderLines? {
+    isRequest(dir) ? run.requestBytes?.lines : run.responseBytes?.lines
 }
 
 private let hostHeaderGet:
@@ -209,7 +223,7 @@ private let hostHeaderGet:
         gw_result = { s, dir, name, index, valueOut, countOut in
             guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
             let wanted = name.buffer
-            if !isRequest(dir), let head = run.responseBytes {
+            if let head = lines(of: run, dir) {
                 var seen = 0
                 var found: UnsafeRawBufferPointer?
                 head.forEachField { fieldName, value in
@@ -254,7 +268,7 @@ private let hostHeadersGet:
 private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
-    if editResponseBytes(run, dir, name, { head in
+    if editLines(run, dir, name, { head in
         head.remove(name: name.buffer)
         head.add(name: name.buffer, value: value.buffer)
     }) {
@@ -271,13 +285,13 @@ private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
-    if editResponseBytes(run, dir, name, { $0.add(name: name.buffer, value: value.buffer) }) { return GW_OK }
+    if editLines(run, dir, name, { $0.add(name: name.buffer, value: value.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { $0.add(name: name.string, value: value.string) }
 }
 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
-    if editResponseBytes(run, dir, name, { $0.remove(name: name.buffer) }) { return GW_OK }
+    if editLines(run, dir, name, { $0.remove(name: name.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
     }

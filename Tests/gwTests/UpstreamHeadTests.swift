@@ -136,6 +136,41 @@ extension EndToEnd {
                 #expect(chunked.bodyText == "abcd")
             }
         }
+
+        /// A filtered route keeps the request head as lines (`RequestHeadBytes`): the
+        /// filters' removals and additions reach the upstream, the Host policy and the
+        /// re-framing apply to it, and a change to Host makes it NIO's type first.
+        @Test func filtersChangeTheLinesTheUpstreamGets() async throws {
+            let edits = "[{plugin: transform, config: {request: {headers: {remove: [x-custom, accept], add: {x-added: a}, set: {x-set: s}}}}}]"
+            let hostSet = "[{plugin: transform, config: {request: {headers: {set: {host: set-by-filter.test}}}}}]"
+            let yaml = { (port: Int) in
+                gatewayYAML(
+                    upstreamPort: port,
+                    routes: proxyRoute(name: "edits", prefix: "/edits/", filters: edits) + "\n"
+                        + proxyRoute(name: "host", prefix: "/host/", filters: hostSet))
+            }
+            try await withProxy(.echo, yaml: yaml) { upstream, gw in
+                _ = try await gw.send(.POST, "/edits/x", headers: [
+                    ("host", "client.test"), ("x-custom", "1"), ("X-Custom", "2"), ("accept", "*/*"), ("x-set", "old"), ("x-kept", "k"),
+                    ("transfer-encoding", "chunked"),
+                ], body: .chunked(["ab", "cd"], delay: .milliseconds(1)))
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.headers["x-custom"].isEmpty && seen.head.headers["accept"].isEmpty)
+                #expect(seen.head.headers["x-added"] == ["a"])
+                #expect(seen.head.headers["x-set"] == ["s"])
+                #expect(seen.head.headers["x-kept"] == ["k"])
+                #expect(seen.head.headers["host"] == ["client.test"], "policy preserve")
+                #expect(seen.head.headers["transfer-encoding"] == ["chunked"], "re-framed once")
+                #expect(seen.head.headers["x-forwarded-host"] == ["client.test"])
+                #expect(seen.bodyText == "abcd")
+
+                _ = try await gw.send(.GET, "/host/y", headers: [("host", "client.test"), ("x-kept", "k")])
+                let hosted = try #require(upstream.lastRequest)
+                #expect(hosted.head.headers["host"] == ["set-by-filter.test"])
+                #expect(hosted.head.headers["x-forwarded-host"] == ["client.test"])
+                #expect(hosted.head.headers["x-kept"] == ["k"])
+            }
+        }
     }
 }
 

@@ -460,7 +460,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// a head, except that the upstream's reason phrase is kept. The head is held
     /// for the first body part (`heldHead`), as the general writer's final heads are.
     /// `edits`: a filter run's changes to this head (lines removed and added; never
-    /// a framing or hop-by-hop header, see `ResponseHeadBytes.affectsFraming`).
+    /// a framing or hop-by-hop header, see `HeaderLines.affectsFraming`).
     func writeReceivedResponseHead(_ head: ReceivedResponseHead, edits: ResponseHeadBytes? = nil, bodiless: Bool, proxied: ProxiedHead) {
         guard let context else { return }
         writeHeldHead()
@@ -470,13 +470,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
         buffer.clear()
         head.bytes.withUnsafeReadableBytes { bytes in
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
-            if let removed = edits?.removedLines, removed != 0 {
+            if let removed = edits?.lines.removedLines, removed != 0 {
                 head.forEachKeptLine(bytes, removing: removed) { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
             } else {
                 head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
             }
         }
-        if let added = edits?.addedLines, !added.isEmpty { buffer.writeBytes(added) }
+        if let added = edits?.lines.addedLines, !added.isEmpty { buffer.writeBytes(added) }
         proxied.write(into: &buffer)
         buffer.writeStaticString("\r\n")
         heldHead = buffer

@@ -36,11 +36,16 @@ extension Exchange {
             case .clientIP: hashKey = downstream.clientAddress
             case .header(let name):
                 // The value the upstream sees (gw's own x-request-id and forwarding headers), as on filtered routes.
-                let head = plain.map {
-                    $0.head.makeUpstreamHead(
-                        scan: $0.scan, uri: $0.uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
-                } ?? currentRequestHead
-                hashKey = head.headers.first(name: name)
+                if let plain {
+                    let head = plain.head.makeUpstreamHead(
+                        scan: plain.scan, uri: plain.uri, requestID: requestID, clientAddress: downstream.clientAddress,
+                        scheme: downstream.scheme)
+                    hashKey = head.headers.first(name: name)
+                } else if let lines = run?.requestBytes?.lines {
+                    hashKey = lines.first(name)
+                } else {
+                    hashKey = currentRequestHead.headers.first(name: name)
+                }
             }
             guard let picked = upstream.balancer.pick(hashKey: hashKey, excluding: triedTargets) else {
                 giveUp(.connectFailure, message: "")
@@ -91,7 +96,7 @@ extension Exchange {
     var currentRequestHead: HTTPRequestHead { run?.requestHead ?? requestHead }
 
     /// The method the upstream sees (a filter may have changed it).
-    var requestMethod: HTTPMethod { plain?.head.method ?? currentRequestHead.method }
+    var requestMethod: HTTPMethod { plain?.head.method ?? run?.requestMethod ?? requestHead.method }
 
     func attach(_ connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
         self.connection = connection
@@ -101,6 +106,11 @@ extension Exchange {
         connection.handler.setHoldReads(!context.channel.isWritable)
         if let plain {
             writePlainHead(plain, to: connection, target: target)
+        } else if let bytes = run?.requestBytes, let scan = linesScan {
+            let host = policyHost(target)
+            connection.writeHead(method: bytes.method) { buffer in
+                bytes.writeUpstreamHead(into: &buffer, scan: scan, host: host, defaultHost: target.authority)
+            }
         } else {
             var head = currentRequestHead
             if let upstream {
@@ -129,15 +139,18 @@ extension Exchange {
         downstream.maybeResumeReads()
     }
 
-    func writePlainHead(_ plain: PlainForward, to connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
-        let host: String?
+    /// The Host the upstream's policy sends instead of the client's (nil: keep it).
+    func policyHost(_ target: UpstreamSet.ResolvedTarget) -> String? {
         switch upstream?.config.hostHeader ?? .preserve {
-        case .preserve: host = nil
-        case .target: host = target.hostHeader
-        case .fixed(let value): host = value
+        case .preserve: return nil
+        case .target: return target.hostHeader
+        case .fixed(let value): return value
         }
+    }
+
+    func writePlainHead(_ plain: PlainForward, to connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
         let lines = UpstreamHeadLines(
-            uri: plain.uri, host: host, defaultHost: target.authority, requestID: requestID,
+            uri: plain.uri, host: policyHost(target), defaultHost: target.authority, requestID: requestID,
             clientAddress: downstream.clientAddress, scheme: downstream.scheme)
         connection.writeHead(method: plain.head.method) { buffer in
             plain.head.writeUpstreamHead(into: &buffer, scan: plain.scan, lines: lines)

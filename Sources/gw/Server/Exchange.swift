@@ -27,6 +27,11 @@ final class Exchange {
         /// The target after the route's rewrite.
         let uri: String
     }
+    /// A filtered request's head as lines, until the filter run takes it.
+    var requestBytes: RequestHeadBytes?
+    /// What the received head said of Host and framing, for a head the filter run
+    /// keeps as lines (`FilterChainRun.requestBytes`, written by `attach`).
+    var linesScan: RequestHeadScan?
     /// A shared placeholder: a fresh `HTTPRequestHead` costs an allocation.
     static let noHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
     var clientVersion = HTTPVersion.http1_1
@@ -121,6 +126,14 @@ final class Exchange {
             requestHead = head
         } else if route.chain.isEmpty && upstream != nil {
             plain = PlainForward(head: received, scan: scan, uri: uri)
+        } else if !route.chain.isEmpty && upstream != nil,
+            let bytes = received.makeUpstreamHeadBytes(
+                scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme,
+                allocator: context.channel.allocator)
+        {
+            // Filters read and change it as lines (`RequestHeadBytes`); `attach` writes it.
+            requestBytes = bytes
+            linesScan = scan
         } else {
             requestHead = received.makeUpstreamHead(
                 scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
@@ -137,9 +150,17 @@ final class Exchange {
             let info = StreamInfo(
                 scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
-            let run = FilterChainRun(
-                chain: route.chain, loop: loop, requestHead: requestHead, info: info, services: state.services,
-                bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)
+            let run: FilterChainRun
+            if let bytes = requestBytes {
+                requestBytes = nil
+                run = FilterChainRun(
+                    chain: route.chain, loop: loop, requestBytes: bytes, info: info, services: state.services,
+                    bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)
+            } else {
+                run = FilterChainRun(
+                    chain: route.chain, loop: loop, requestHead: requestHead, info: info, services: state.services,
+                    bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)
+            }
             run.delegate = self
             self.run = run
             // The run's copy is now the only one: filters change it without a copy.

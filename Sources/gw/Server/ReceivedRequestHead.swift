@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PluginHost
 
 /// A client request head as `RequestDecoder` parsed it: method, version, target,
 /// and the field bytes with a table of where each field starts, in one array (one
@@ -172,6 +173,46 @@ extension ReceivedRequestHead {
         }
     }
 
+    /// `makeUpstreamHead` as lines (`RequestHeadBytes`): the same fields in the same
+    /// order, written into one buffer, no string per field. Nil if there are more
+    /// than `HeaderLines.maxLines` of them.
+    func makeUpstreamHeadBytes(
+        scan: RequestHeadScan, uri: String, requestID: String, clientAddress: String, scheme: String, allocator: ByteBufferAllocator
+    ) -> RequestHeadBytes? {
+        guard fieldCount + 4 <= HeaderLines.maxLines else { return nil }
+        var buffer = allocator.buffer(capacity: storage.count + 8 * fieldCount + 160)
+        var count = 0
+        let dropExpect = scan.expectsContinue
+        forEachField { name, value in
+            guard Self.forwards(name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false) else { return }
+            buffer.writeBytes(name)
+            buffer.writeStaticString(": ")
+            buffer.writeBytes(value)
+            buffer.writeStaticString("\r\n")
+            count += 1
+        }
+        buffer.writeStaticString("x-request-id: ")
+        buffer.writeString(requestID)
+        buffer.writeStaticString("\r\nx-forwarded-for: ")
+        if let forwardedFor = scan.forwardedFor {
+            buffer.writeString(forwardedFor)
+            buffer.writeStaticString(", ")
+        }
+        buffer.writeString(clientAddress)
+        buffer.writeStaticString("\r\nx-forwarded-proto: ")
+        buffer.writeString(scheme)
+        buffer.writeStaticString("\r\n")
+        count += 3
+        if let host = scan.host, !scan.hasForwardedHost {
+            buffer.writeStaticString("x-forwarded-host: ")
+            buffer.writeString(host)
+            buffer.writeStaticString("\r\n")
+            count += 1
+        }
+        guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count) else { return nil }
+        return RequestHeadBytes(lines: lines, method: method, uri: uri, version: .http1_1)
+    }
+
     /// The head the filters see and, after them, the upstream (as NIO's type): the
     /// fields `writeUpstreamHead` keeps, except that Host and Transfer-Encoding stay
     /// (the Host policy and the re-framing apply when it is written), then gw's
@@ -191,5 +232,48 @@ extension ReceivedRequestHead {
         fields.append(("x-forwarded-proto", scheme))
         if let host = scan.host, !scan.hasForwardedHost { fields.append(("x-forwarded-host", host)) }
         return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(fields))
+    }
+}
+
+extension RequestHeadBytes {
+    /// Write the head of a filtered request kept as lines (`makeUpstreamHeadBytes`
+    /// plus the filters' changes): what `UpstreamConnection.write` makes of the same
+    /// head as NIO's type after the Host policy (tested to agree:
+    /// `UpstreamHeadTests`). `host` replaces the lines' Host (policies `target` and
+    /// `fixed`); `defaultHost` is sent when there is none. Transfer-Encoding lines
+    /// are left out: the body is re-framed (chunked unless a Content-Length frames
+    /// it). Filters cannot have changed Host or framing headers in this form
+    /// (`HeaderLines.affectsFraming`), so `scan` still describes them. Returns
+    /// whether the body goes chunked.
+    func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, host: String?, defaultHost: String) -> Bool {
+        let chunked = scan.contentLength == nil && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
+        buffer.reserveCapacity(minimumWritableBytes: lines.bytes.readableBytes + lines.addedLines.count + uri.utf8.count + 128)
+        buffer.writeString(method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        if let host = host ?? (scan.host == nil ? defaultHost : nil) {
+            buffer.writeStaticString("host: ")
+            buffer.writeString(host)
+            buffer.writeStaticString("\r\n")
+        }
+        let dropHost = host != nil
+        let removed = lines.removedLines
+        lines.bytes.withUnsafeReadableBytes { raw in
+            var line = 0
+            HeaderLines.forEachName(raw, from: lines.start) { name, range in
+                defer { line += 1 }
+                if removed & (1 << UInt64(line)) != 0 { return }
+                switch name.count {
+                case 4 where dropHost && lowercaseEquals(name, "host"): return
+                case 17 where lowercaseEquals(name, "transfer-encoding"): return
+                default: buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[range]))
+                }
+            }
+        }
+        if !lines.addedLines.isEmpty { buffer.writeBytes(lines.addedLines) }
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+        return chunked
     }
 }

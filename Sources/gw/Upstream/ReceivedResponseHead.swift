@@ -96,7 +96,7 @@ struct ReceivedResponseHead {
     func forEachKeptLine(_ raw: UnsafeRawBufferPointer, removing removed: UInt64, _ body: (Range<Int>) -> Void) {
         var line = 0
         var skip = 0
-        ResponseHeadBytes.forEachLine(raw, from: statusLineLength) { _, _, range in
+        HeaderLines.forEachLine(raw, from: statusLineLength) { _, _, range in
             defer { line += 1 }
             if skip < skipCount && Int(skips[2 * skip]) == range.lowerBound {
                 skip += 1
@@ -122,7 +122,7 @@ struct ReceivedResponseHead {
         var headers: [(String, String)] = []
         headers.reserveCapacity(12)
         bytes.withUnsafeReadableBytes { bytes in
-            ResponseHeadBytes.forEachLine(bytes, from: statusLineLength) { name, value, _ in
+            HeaderLines.forEachLine(bytes, from: statusLineLength) { name, value, _ in
                 headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
                 return true
             }

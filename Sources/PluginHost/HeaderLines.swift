@@ -7,51 +7,47 @@ import Glibc
 import Musl
 #endif
 
-/// A response head kept as the upstream sent it, with the filters' header changes
-/// beside it: lines removed (by position) and lines added. Filters read and change
-/// it through the same host calls as an `HTTPResponseHead`, without a string per
-/// header; the server then writes the received lines minus the removed ones plus
-/// the added ones, instead of serializing a header list.
+/// Header lines as bytes (`name: value\r\n` each, from `start` to a blank line or
+/// the end of `bytes`), with the filters' changes beside them: lines removed (by
+/// position) and lines added. Filters read and change them through the same host
+/// calls as NIO's `HTTPHeaders`, without a string per header; the server writes the
+/// lines minus the removed ones plus the added ones instead of serializing a list.
 ///
-/// A change the delta does not model turns it into an `HTTPResponseHead` first
-/// (`FilterChainRun.materializeResponseHead`): a status change, a body whose length
-/// changed, listing every header, or any change to a framing or hop-by-hop header
-/// (`affectsFraming`), which the server's general writer handles.
-public struct ResponseHeadBytes {
-    /// Status line, header lines, blank line; validated by the server's parser
-    /// (token names, a colon, no CR/LF/NUL in values).
+/// A change the delta does not model turns the head into NIO's type first
+/// (`FilterChainRun.materializeRequestHead`/`materializeResponseHead`): listing
+/// every header, a changed body length, a response status, the request's Host, or
+/// any change to a framing or hop-by-hop header (`affectsFraming`), which the
+/// server's general writers handle.
+public struct HeaderLines {
+    /// The lines; validated (token names, a colon, no CR/LF/NUL in values).
     public let bytes: ByteBuffer
-    /// Status line with its CRLF; the header lines follow.
-    public let statusLineLength: Int
-    public let status: Int
-    public let version: HTTPVersion
-    /// Received header lines removed by filters: bit i is the i-th line.
+    /// Offset of the first line in `bytes`.
+    public let start: Int
+    /// Lines of `bytes` removed by filters: bit i is the i-th line.
     public private(set) var removedLines: UInt64 = 0
     /// Lines added by filters, each `name: value\r\n`, in order.
     public private(set) var addedLines: [UInt8] = []
 
-    /// Received lines the removal mask can address.
+    /// Lines the removal mask can address.
     public static let maxLines = 64
 
-    /// Nil if the head has more than `maxLines` header lines.
-    public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int) {
+    /// Nil if there are more than `maxLines` lines.
+    public init?(bytes: ByteBuffer, start: Int, lineCount: Int) {
         guard lineCount <= Self.maxLines else { return nil }
         self.bytes = bytes
-        self.statusLineLength = statusLineLength
-        self.status = status
-        self.version = version
+        self.start = start
     }
 
-    /// Whether a filter removed anything from or added anything to the received lines.
+    /// Whether a filter removed or added anything.
     public var isEdited: Bool { removedLines != 0 || !addedLines.isEmpty }
 
-    /// Each header as it now stands: received lines not removed, then added lines, in
-    /// order. `body` returns false to stop.
+    /// Each header as it now stands: lines not removed, then added lines, in order.
+    /// `body` returns false to stop.
     public func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool) {
         var going = true
         bytes.withUnsafeReadableBytes { raw in
             var line = 0
-            Self.forEachLine(raw, from: statusLineLength) { name, value, _ in
+            Self.forEachLine(raw, from: start) { name, value, _ in
                 defer { line += 1 }
                 if removedLines & (1 << UInt64(line)) != 0 { return true }
                 going = body(name, value)
@@ -64,12 +60,37 @@ public struct ResponseHeadBytes {
         }
     }
 
+    /// The first value of the field `name` (any case), as a string.
+    public func first(_ name: String) -> String? {
+        var found: String?
+        var name = name
+        name.withUTF8 { wanted in
+            forEachField { field, value in
+                guard equalBytesIgnoringCase(field, UnsafeRawBufferPointer(wanted)) else { return true }
+                found = String(decoding: value, as: UTF8.self)
+                return false
+            }
+        }
+        return found
+    }
+
+    /// Every field as strings, with the changes applied.
+    public func makeFields() -> HTTPHeaders {
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(16)
+        forEachField { name, value in
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            return true
+        }
+        return HTTPHeaders(fields)
+    }
+
     /// Remove every field named `name` (ASCII case-insensitive).
     public mutating func remove(name: UnsafeRawBufferPointer) {
         var mask = removedLines
         bytes.withUnsafeReadableBytes { raw in
             var line = 0
-            Self.forEachName(raw, from: statusLineLength) { fieldName, _ in
+            Self.forEachName(raw, from: start) { fieldName, _ in
                 if equalBytesIgnoringCase(fieldName, name) { mask |= 1 << UInt64(line) }
                 line += 1
             }
@@ -101,24 +122,14 @@ public struct ResponseHeadBytes {
         addedLines.append(10)
     }
 
-    /// The head as NIO's type, strings and all, with the changes applied (reason
-    /// phrase normalised by status).
-    public func makeHead() -> HTTPResponseHead {
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(12)
-        forEachField { name, value in
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-            return true
-        }
-        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(fields))
-    }
-
     /// A name whose change the delta does not carry: the framing headers, `Connection`
     /// and the hop-by-hop names the server leaves out, and `x-request-id`, which the
-    /// server writes itself. Changing one turns the head into an `HTTPResponseHead`.
-    public static func affectsFraming(_ name: UnsafeRawBufferPointer) -> Bool {
+    /// server writes itself in responses. In a request, `host` too (the upstream's
+    /// Host policy applies to it). Changing one turns the head into NIO's type.
+    public static func affectsFraming(_ name: UnsafeRawBufferPointer, request: Bool = false) -> Bool {
         switch name.count {
         case 2: return equalBytesIgnoringCase(name, "te")
+        case 4: return request && equalBytesIgnoringCase(name, "host")
         case 7: return equalBytesIgnoringCase(name, "trailer") || equalBytesIgnoringCase(name, "upgrade")
         case 10: return equalBytesIgnoringCase(name, "connection") || equalBytesIgnoringCase(name, "keep-alive")
         case 12: return equalBytesIgnoringCase(name, "x-request-id")
@@ -132,7 +143,7 @@ public struct ResponseHeadBytes {
 
     /// Each header line's name and range (with its CRLF), as `forEachLine` without
     /// reading values: the search for a name to remove.
-    static func forEachName(
+    public static func forEachName(
         _ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ name: UnsafeRawBufferPointer, _ line: Range<Int>) -> Void
     ) {
         guard let base = bytes.baseAddress else { return }
@@ -192,4 +203,48 @@ func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPoi
 @inline(__always)
 func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
     equalBytesIgnoringCase(a, UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
+}
+
+/// A response head kept as the upstream sent it (status line, lines, blank line),
+/// with the filters' changes to its lines (`HeaderLines`).
+public struct ResponseHeadBytes {
+    public var lines: HeaderLines
+    public let status: Int
+    public let version: HTTPVersion
+
+    /// Nil if the head has more than `HeaderLines.maxLines` header lines.
+    public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int) {
+        guard let lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount) else { return nil }
+        self.lines = lines
+        self.status = status
+        self.version = version
+    }
+
+    /// The head as NIO's type, strings and all, with the changes applied (reason
+    /// phrase normalised by status).
+    public func makeHead() -> HTTPResponseHead {
+        HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: lines.makeFields())
+    }
+}
+
+/// A request head whose fields are lines the server wrote (what the upstream will
+/// get, before its Host policy and framing), with the filters' changes to them
+/// (`HeaderLines`) and to the method and target (attributes).
+public struct RequestHeadBytes {
+    public var lines: HeaderLines
+    public var method: HTTPMethod
+    public var uri: String
+    public let version: HTTPVersion
+
+    public init(lines: HeaderLines, method: HTTPMethod, uri: String, version: HTTPVersion) {
+        self.lines = lines
+        self.method = method
+        self.uri = uri
+        self.version = version
+    }
+
+    /// The head as NIO's type, strings and all, with the changes applied.
+    public func makeHead() -> HTTPRequestHead {
+        HTTPRequestHead(version: version, method: method, uri: uri, headers: lines.makeFields())
+    }
 }

@@ -4,14 +4,14 @@ import Testing
 
 @testable import PluginHost
 
-@Suite struct ResponseHeadBytesTests {
+@Suite struct HeaderLinesTests {
     static let text = "HTTP/1.1 200 OK\r\nServer: up\r\nX-A: 1\r\ncontent-type: text/plain\r\nx-a:  2 \r\nContent-Length: 3\r\n\r\n"
 
-    static func make(_ text: String = text, lines: Int = 5) -> ResponseHeadBytes {
-        ResponseHeadBytes(bytes: ByteBuffer(string: text), statusLineLength: 17, status: 200, version: .http1_1, lineCount: lines)!
+    static func make(_ text: String = text, lines: Int = 5) -> HeaderLines {
+        HeaderLines(bytes: ByteBuffer(string: text), start: 17, lineCount: lines)!
     }
 
-    static func fields(_ head: ResponseHeadBytes) -> [String] {
+    static func fields(_ head: HeaderLines) -> [String] {
         var out: [String] = []
         head.forEachField { name, value in
             out.append(String(decoding: name, as: UTF8.self) + "=" + String(decoding: value, as: UTF8.self))
@@ -20,11 +20,11 @@ import Testing
         return out
     }
 
-    static func edit(_ head: inout ResponseHeadBytes, remove name: String) {
+    static func edit(_ head: inout HeaderLines, remove name: String) {
         Array(name.utf8).withUnsafeBytes { head.remove(name: $0) }
     }
 
-    static func edit(_ head: inout ResponseHeadBytes, add name: String, _ value: String) {
+    static func edit(_ head: inout HeaderLines, add name: String, _ value: String) {
         Array(name.utf8).withUnsafeBytes { n in Array(value.utf8).withUnsafeBytes { v in head.add(name: n, value: v) } }
     }
 
@@ -54,18 +54,29 @@ import Testing
     }
 
     @Test func theHeadAsNIOsTypeCarriesTheChanges() {
-        var head = Self.make()
-        Self.edit(&head, remove: "server")
-        Self.edit(&head, add: "cache-control", "no-store")
+        var head = ResponseHeadBytes(bytes: ByteBuffer(string: Self.text), statusLineLength: 17, status: 200, version: .http1_1, lineCount: 5)!
+        Self.edit(&head.lines, remove: "server")
+        Self.edit(&head.lines, add: "cache-control", "no-store")
         let nio = head.makeHead()
         #expect(nio.status == .ok)
         #expect(nio.version == .http1_1)
         #expect(nio.headers.map { "\($0.name)=\($0.value)" } == ["X-A=1", "content-type=text/plain", "x-a=2", "Content-Length=3", "cache-control=no-store"])
     }
 
-    @Test func aHeadWithMoreLinesThanTheMaskAddressesIsRefused() {
-        #expect(ResponseHeadBytes(bytes: ByteBuffer(), statusLineLength: 0, status: 200, version: .http1_1, lineCount: 65) == nil)
-        #expect(ResponseHeadBytes(bytes: ByteBuffer(), statusLineLength: 0, status: 200, version: .http1_1, lineCount: 64) != nil)
+    /// A request's lines start at offset 0 and run to the end of the buffer (no blank line).
+    @Test func requestLinesReadToTheEndOfTheirBuffer() {
+        let lines = HeaderLines(bytes: ByteBuffer(string: "Host: a.test\r\nx-b: 1\r\nx-request-id: r\r\n"), start: 0, lineCount: 3)!
+        var request = RequestHeadBytes(lines: lines, method: .POST, uri: "/p?q=1", version: .http1_1)
+        #expect(request.lines.first("host") == "a.test")
+        #expect(request.lines.first("X-B") == "1")
+        #expect(request.lines.first("x-none") == nil)
+        Self.edit(&request.lines, remove: "x-b")
+        Self.edit(&request.lines, add: "x-c", "2")
+        request.method = .PUT
+        let nio = request.makeHead()
+        #expect(nio.method == .PUT)
+        #expect(nio.uri == "/p?q=1")
+        #expect(nio.headers.map { "\($0.name)=\($0.value)" } == ["Host=a.test", "x-request-id=r", "x-c=2"])
     }
 
     @Test(arguments: [
@@ -74,6 +85,12 @@ import Testing
         ("content-type", false), ("x-ratelimit", false), ("tee", false), ("cache-control", false),
     ])
     func framingAndHopByHopNamesAreNotCarriedByTheDelta(name: String, affects: Bool) {
-        #expect(Array(name.utf8).withUnsafeBytes { ResponseHeadBytes.affectsFraming($0) } == affects)
+        #expect(Array(name.utf8).withUnsafeBytes { HeaderLines.affectsFraming($0) } == affects)
+        #expect(Array(name.utf8).withUnsafeBytes { HeaderLines.affectsFraming($0, request: true) } == affects)
+    }
+
+    @Test func aRequestsHostIsNotCarriedByTheDeltaAResponsesIs() {
+        #expect(Array("Host".utf8).withUnsafeBytes { HeaderLines.affectsFraming($0, request: true) })
+        #expect(!Array("Host".utf8).withUnsafeBytes { HeaderLines.affectsFraming($0) })
     }
 }
