@@ -28,15 +28,30 @@ public struct HeaderLines {
     /// Lines added by filters, each `name: value\r\n`, in order.
     public private(set) var addedLines: [UInt8] = []
 
+    /// Which name lengths occur (bit `min(length, 63)`), in the lines or added: a name
+    /// whose length is absent is not searched for (most sets add a header that is
+    /// not there).
+    public private(set) var nameLengths: UInt64
+
     /// Lines the removal mask can address.
     public static let maxLines = 64
 
-    /// Nil if there are more than `maxLines` lines.
-    public init?(bytes: ByteBuffer, start: Int, lineCount: Int) {
+    /// Nil if there are more than `maxLines` lines. `nameLengths`: the lines' name
+    /// lengths as `lengthBit` ORed together (all ones if unknown).
+    public init?(bytes: ByteBuffer, start: Int, lineCount: Int, nameLengths: UInt64 = .max) {
         guard lineCount <= Self.maxLines else { return nil }
         self.bytes = bytes
         self.start = start
+        self.nameLengths = nameLengths
     }
+
+    /// The `nameLengths` bit of a name `count` bytes long.
+    @inline(__always)
+    public static func lengthBit(_ count: Int) -> UInt64 { 1 << UInt64(min(count, 63)) }
+
+    /// Whether a field of `name`'s length may be present.
+    @inline(__always)
+    func mayContain(_ name: UnsafeRawBufferPointer) -> Bool { nameLengths & Self.lengthBit(name.count) != 0 }
 
     /// Whether a filter removed or added anything.
     public var isEdited: Bool { removedLines != 0 || !addedLines.isEmpty }
@@ -65,6 +80,7 @@ public struct HeaderLines {
         var found: String?
         var name = name
         name.withUTF8 { wanted in
+            guard mayContain(UnsafeRawBufferPointer(wanted)) else { return }
             forEachField { field, value in
                 guard equalBytesIgnoringCase(field, UnsafeRawBufferPointer(wanted)) else { return true }
                 found = String(decoding: value, as: UTF8.self)
@@ -87,6 +103,7 @@ public struct HeaderLines {
 
     /// Remove every field named `name` (ASCII case-insensitive).
     public mutating func remove(name: UnsafeRawBufferPointer) {
+        guard mayContain(name) else { return }
         var mask = removedLines
         bytes.withUnsafeReadableBytes { raw in
             var line = 0
@@ -113,6 +130,7 @@ public struct HeaderLines {
     /// Append a field (the caller checked that the name is a token and the value has
     /// no CR, LF or NUL).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        nameLengths |= Self.lengthBit(name.count)
         if addedLines.isEmpty { addedLines.reserveCapacity(128) }
         addedLines.append(contentsOf: name)
         addedLines.append(58)
@@ -213,8 +231,10 @@ public struct ResponseHeadBytes {
     public let version: HTTPVersion
 
     /// Nil if the head has more than `HeaderLines.maxLines` header lines.
-    public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int) {
-        guard let lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount) else { return nil }
+    public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int, nameLengths: UInt64 = .max) {
+        guard let lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount, nameLengths: nameLengths) else {
+            return nil
+        }
         self.lines = lines
         self.status = status
         self.version = version

@@ -224,6 +224,10 @@ private let hostHeaderGet:
             guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
             let wanted = name.buffer
             if let head = lines(of: run, dir) {
+                guard head.mayContain(wanted) else {
+                    countOut?.pointee = 0
+                    return GW_E_NOT_FOUND
+                }
                 var seen = 0
                 var found: UnsafeRawBufferPointer?
                 head.forEachField { fieldName, value in

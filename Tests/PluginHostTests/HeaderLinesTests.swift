@@ -53,6 +53,24 @@ import Testing
         #expect(head.removedLines == 0b01010)
     }
 
+    /// With the lines' name lengths given, names of other lengths are not searched
+    /// for; a line added under a new length is found and removed like any other.
+    @Test func nameLengthsSkipAbsentNamesAndFollowAddedLines() {
+        let lengths = [6, 3, 12, 3, 14].reduce(UInt64(0)) { $0 | HeaderLines.lengthBit($1) }
+        var head = HeaderLines(bytes: ByteBuffer(string: Self.text), start: 17, lineCount: 5, nameLengths: lengths)!
+        #expect(head.first("server") == "up")
+        #expect(head.first("x-absent") == nil)
+        Self.edit(&head, remove: "x-absent")
+        #expect(head.removedLines == 0)
+        Self.edit(&head, add: "ratelimit-limit", "10")
+        #expect(head.first("RateLimit-Limit") == "10")
+        Self.edit(&head, remove: "ratelimit-limit")
+        #expect(head.first("ratelimit-limit") == nil)
+        #expect(head.addedLines.isEmpty)
+        Self.edit(&head, remove: "x-a")
+        #expect(Self.fields(head) == ["Server=up", "content-type=text/plain", "Content-Length=3"])
+    }
+
     @Test func theHeadAsNIOsTypeCarriesTheChanges() {
         var head = ResponseHeadBytes(bytes: ByteBuffer(string: Self.text), statusLineLength: 17, status: 200, version: .http1_1, lineCount: 5)!
         Self.edit(&head.lines, remove: "server")

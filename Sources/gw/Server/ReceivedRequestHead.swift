@@ -182,9 +182,12 @@ extension ReceivedRequestHead {
         guard fieldCount + 4 <= HeaderLines.maxLines else { return nil }
         var buffer = allocator.buffer(capacity: storage.count + 8 * fieldCount + 160)
         var count = 0
+        // Name lengths present, gw's lines included (x-request-id, x-forwarded-for/-proto/-host).
+        var nameLengths = HeaderLines.lengthBit(12) | HeaderLines.lengthBit(15) | HeaderLines.lengthBit(17) | HeaderLines.lengthBit(16)
         let dropExpect = scan.expectsContinue
         forEachField { name, value in
             guard Self.forwards(name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false) else { return }
+            nameLengths |= HeaderLines.lengthBit(name.count)
             buffer.writeBytes(name)
             buffer.writeStaticString(": ")
             buffer.writeBytes(value)
@@ -209,7 +212,7 @@ extension ReceivedRequestHead {
             buffer.writeStaticString("\r\n")
             count += 1
         }
-        guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count) else { return nil }
+        guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count, nameLengths: nameLengths) else { return nil }
         return RequestHeadBytes(lines: lines, method: method, uri: uri, version: .http1_1)
     }
 

@@ -23,8 +23,9 @@ struct ReceivedResponseHead {
     /// `Connection` names a header besides close, keep-alive and the framing headers:
     /// that header is hop-by-hop too (only the general writer removes it).
     var connectionListsOthers = false
-    /// Header lines in the head.
+    /// Header lines in the head, and their name lengths (`HeaderLines.lengthBit`).
     var lineCount = 0
+    var nameLengths: UInt64 = 0
     /// Lines a proxy leaves out (hop-by-hop ones and the upstream's x-request-id),
     /// as byte ranges of `bytes`, in order; more than `maxSkips` is `skipOverflow`.
     private(set) var skips = SIMD8<UInt32>()
@@ -40,6 +41,7 @@ struct ReceivedResponseHead {
     /// for a malformed Content-Length.
     mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, line: Range<Int>) -> HTTPParserError? {
         lineCount += 1
+        nameLengths |= HeaderLines.lengthBit(name.count)
         switch name.count {
         case 14 where lowercaseEquals(name, "content-length"):
             guard let length = Self.contentLength(value, previous: contentLength) else { return .invalidContentLength }
@@ -133,7 +135,9 @@ struct ReceivedResponseHead {
     /// The head for a filter run that keeps it as bytes (`ResponseHeadBytes`), or nil
     /// if it has more lines than that form addresses.
     func makeHeadBytes() -> ResponseHeadBytes? {
-        ResponseHeadBytes(bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, lineCount: lineCount)
+        ResponseHeadBytes(
+            bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, lineCount: lineCount,
+            nameLengths: nameLengths)
     }
 
     /// A Content-Length value: comma-separated elements, each optional whitespace
