@@ -1,5 +1,11 @@
 import CLibcrypto
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The SHA-256 implementation, fetched once: OpenSSL 3 would otherwise look the
 /// algorithm up on every `EVP_Digest` with `EVP_sha256()`.
 private nonisolated(unsafe) let sha256Algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA2-256", nil)
@@ -9,16 +15,37 @@ private nonisolated(unsafe) let sha256Algorithm: OpaquePointer? = EVP_MD_fetch(n
 struct SHA256Digest: Sendable {
     private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
-    /// The digest of `bytes` (OpenSSL libcrypto), or nil if libcrypto failed.
+    /// The digest of `bytes` (OpenSSL libcrypto), or nil if libcrypto failed. The
+    /// digest context is the calling thread's, reset for each use: `EVP_Digest`
+    /// allocated and freed one (two mallocs) on every request.
     static func of(_ bytes: UnsafeRawBufferPointer) -> SHA256Digest? {
-        guard let algorithm = sha256Algorithm else { return nil }
+        guard let algorithm = sha256Algorithm, let context = threadContext() else { return nil }
         var digest = SHA256Digest()
         var size: UInt32 = 0
+        guard EVP_DigestInit_ex2(context, algorithm, nil) == 1, EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1 else {
+            return nil
+        }
         let ok = withUnsafeMutableBytes(of: &digest.words) { out in
-            EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &size, algorithm, nil)
+            EVP_DigestFinal_ex(context, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &size)
         }
         return ok == 1 && size == 32 ? digest : nil
     }
+
+    /// This thread's digest context (freed when the thread exits).
+    private static func threadContext() -> OpaquePointer? {
+        if let existing = pthread_getspecific(contextSlot) { return OpaquePointer(existing) }
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        pthread_setspecific(contextSlot, UnsafeRawPointer(context))
+        return context
+    }
+
+    private static let contextSlot: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { EVP_MD_CTX_free(OpaquePointer(pointer)) }
+        }
+        return key
+    }()
 
     static func of(_ text: String) -> SHA256Digest? {
         var copy = text

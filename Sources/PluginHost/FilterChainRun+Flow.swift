@@ -140,6 +140,12 @@ extension FilterChainRun {
     func receiveBody(_ direction: FlowDirection, _ chunk: ByteBuffer, end: Bool) {
         guard !terminated else { return }
         let d = direction.rawValue
+        // No filter reads this direction's body and every header hook passed: nothing
+        // can hold or change it, so it goes straight on (what `pushBody` would do).
+        if directions[d].headersComplete && !(direction == .request ? chain.anyRequestBody : chain.anyResponseBody) {
+            forward(direction, chunk, end: end)
+            return
+        }
         if directions[d].bodyPause != nil || !directions[d].queued.isEmpty {
             directions[d].queued.append((chunk, end))
             let queuedBytes = directions[d].queued.reduce(0) { $0 + $1.0.readableBytes }
@@ -337,7 +343,7 @@ extension FilterChainRun {
         return output
     }
 
-    private func forward(_ direction: FlowDirection, _ chunk: ByteBuffer, end: Bool) {
+    func forward(_ direction: FlowDirection, _ chunk: ByteBuffer, end: Bool) {
         let d = direction.rawValue
         if directions[d].collecting {
             var chunk = chunk

@@ -3,6 +3,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Facts about a stream that the server knows and plugins may read.
 public struct StreamInfo: Sendable {
     public var scheme: String
@@ -136,11 +142,18 @@ public final class FilterChainRun {
         self.info = info
         self.services = services
         self.bufferLimit = bufferLimit
-        instances = .allocate(capacity: max(chain.filters.count, 1))
+        // One allocation for the two direction states, the two current bodies and the
+        // instances, from malloc (16-byte aligned, more than they need): Swift's
+        // `allocate` always takes the aligned allocator (posix_memalign) on Linux.
+        let stateBytes = 2 * MemoryLayout<DirectionState>.stride
+        let bodyBytes = 2 * MemoryLayout<ByteBuffer?>.stride
+        let byteCount = stateBytes + bodyBytes + max(chain.filters.count, 1) * MemoryLayout<UnsafeMutableRawPointer?>.stride
+        guard let memory = malloc(byteCount) else { fatalError("out of memory") }
+        directions = memory.bindMemory(to: DirectionState.self, capacity: 2)
+        currentBody = (memory + stateBytes).bindMemory(to: ByteBuffer?.self, capacity: 2)
+        instances = (memory + stateBytes + bodyBytes).bindMemory(to: UnsafeMutableRawPointer?.self, capacity: max(chain.filters.count, 1))
         instances.initialize(repeating: nil, count: max(chain.filters.count, 1))
-        directions = .allocate(capacity: 2)
         directions.initialize(repeating: DirectionState(), count: 2)
-        currentBody = .allocate(capacity: 2)
         currentBody.initialize(repeating: nil, count: 2)
     }
 
@@ -167,11 +180,10 @@ public final class FilterChainRun {
     }
 
     deinit {
-        instances.deallocate()
         directions.deinitialize(count: 2)
-        directions.deallocate()
         currentBody.deinitialize(count: 2)
-        currentBody.deallocate()
+        // `directions` is the start of the one allocation (see init).
+        free(UnsafeMutableRawPointer(directions))
     }
 
     @inline(__always)

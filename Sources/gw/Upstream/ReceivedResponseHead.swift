@@ -28,7 +28,9 @@ struct ReceivedResponseHead {
     var nameLengths: UInt64 = 0
     /// Lines a proxy leaves out (hop-by-hop ones and the upstream's x-request-id),
     /// as byte ranges of `bytes`, in order; more than `maxSkips` is `skipOverflow`.
-    private(set) var skips = SIMD8<UInt32>()
+    /// (An `InlineArray`, not `SIMD8`: a SIMD vector's 16-byte alignment made every
+    /// object holding a head, the exchange included, take the aligned allocator.)
+    private(set) var skips = InlineArray<8, UInt32>(repeating: 0)
     private(set) var skipCount = 0
     private(set) var skipOverflow = false
     static let maxSkips = 4
