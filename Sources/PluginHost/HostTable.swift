@@ -115,6 +115,15 @@ private func hookRun(_ s: OpaquePointer) -> FilterChainRun? {
     return run
 }
 
+/// `hookRun` without a retain and release around the call: the run is alive while
+/// its hook runs (the caller binds the result to an `unowned(unsafe)` local).
+@inline(__always)
+private func hookRunUnretained(_ s: OpaquePointer) -> Unmanaged<FilterChainRun>? {
+    let handle = Unmanaged<FilterChainRun>.fromOpaque(UnsafeRawPointer(s))
+    let inHook = handle._withUnsafeGuaranteedRef { $0.hookDepth > 0 && $0.loop.inEventLoop }
+    return inHook ? handle : nil
+}
+
 private func level(_ l: gw_log_level) -> Logger.Level {
     switch l.rawValue {
     case GW_LOG_TRACE.rawValue: return .trace
@@ -221,7 +230,8 @@ private func lines(of run: FilterChainRun, _ dir: gw_direction) -> HeaderLines? 
 private let hostHeaderGet:
     @convention(c) (OpaquePointer, gw_direction, gw_str, Int, UnsafeMutablePointer<gw_str>, UnsafeMutablePointer<Int>?) ->
         gw_result = { s, dir, name, index, valueOut, countOut in
-            guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+            guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+            unowned(unsafe) let run = handle.takeUnretainedValue()
             let wanted = name.buffer
             if let head = lines(of: run, dir) {
                 guard head.mayContain(wanted) else {
@@ -258,7 +268,8 @@ private let hostHeaderGet:
 private let hostHeadersGet:
     @convention(c) (OpaquePointer, gw_direction, UnsafeMutablePointer<gw_header>?, Int, UnsafeMutablePointer<Int>) -> gw_result = {
         s, dir, out, capacity, countOut in
-        guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+        guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+        unowned(unsafe) let run = handle.takeUnretainedValue()
         guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
         countOut.pointee = fields.count
         guard capacity >= fields.count else { return GW_E_BUFFER_TOO_SMALL }
@@ -270,7 +281,8 @@ private let hostHeadersGet:
     }
 
 private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     if editLines(run, dir, name, { head in
         head.remove(name: name.buffer)
@@ -287,14 +299,16 @@ private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 }
 
 private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, gw_str) -> gw_result = { s, dir, name, value in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     if editLines(run, dir, name, { $0.add(name: name.buffer, value: value.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { $0.add(name: name.string, value: value.string) }
 }
 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     if editLines(run, dir, name, { $0.remove(name: name.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
@@ -305,14 +319,16 @@ private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_st
 
 private let hostAttributeGet: @convention(c) (OpaquePointer, gw_attribute, UnsafeMutablePointer<gw_str>) -> gw_result = {
     s, attr, out in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard let value = run.attribute(attr.rawValue) else { return GW_E_NOT_FOUND }
     out.pointee = run.arena.store(value)
     return GW_OK
 }
 
 private let hostAttributeSet: @convention(c) (OpaquePointer, gw_attribute, gw_str) -> gw_result = { s, attr, value in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     return run.setAttribute(attr.rawValue, value.string)
 }
@@ -369,7 +385,8 @@ private let hostSendLocalReply:
     }
 
 private let hostStreamContinue: @convention(c) (OpaquePointer) -> gw_result = { s in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard run.isPaused(by: run.currentFilter) else { return GW_E_WRONG_CONTEXT }
     run.continueRequested = true
     return GW_OK
@@ -418,7 +435,8 @@ private let hostAsyncResume: @convention(c) (OpaquePointer) -> gw_result = { a i
 private let hostHTTPCallout:
     @convention(c) (OpaquePointer, gw_str, gw_str, UnsafePointer<gw_header>?, Int, gw_bytes, UInt64, UnsafeMutablePointer<UInt64>) ->
         gw_result = { s, method, url, headerList, count, body, timeout, idOut in
-            guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+            guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+            unowned(unsafe) let run = handle.takeUnretainedValue()
             var fields: [(String, String)] = []
             for i in 0..<count {
                 guard let header = headerList?[i], header.name.isHeaderName, header.value.isSafeHeaderText else {
@@ -449,7 +467,8 @@ private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ seco
 }
 
 private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
     run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer)
     return GW_OK
@@ -457,7 +476,8 @@ private let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_b
 
 private let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
     s, ns, key, out in
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard let value = run.metadata.value(namespace: ns.buffer, name: key.buffer) else { return GW_E_NOT_FOUND }
     out.pointee = run.arena.store(bytes: value)
     return GW_OK
@@ -568,7 +588,8 @@ private let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = 
 private func hostSharedGCRA(
     _ s: OpaquePointer, _ key: gw_str, _ limitList: UnsafePointer<gw_gcra_limit>?, _ count: Int, _ cost: UInt32, _ eventID: UInt64
 ) -> gw_result {
-        guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+        guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+        unowned(unsafe) let run = handle.takeUnretainedValue()
         guard count > 0, count <= Int(GW_GCRA_MAX_LIMITS), let limitList, key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
         var limits: [GCRALimit] = []
         for i in 0..<count {
@@ -579,19 +600,22 @@ private func hostSharedGCRA(
 }
 
 private func hostSharedIncr(_ s: OpaquePointer, _ key: gw_str, _ delta: Int64, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
     return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
 }
 
 private func hostSharedGet(_ s: OpaquePointer, _ key: gw_str, _ eventID: UInt64) -> gw_result {
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
     return run.startSharedGet(key: key.string, eventID: eventID)
 }
 
 private func hostSharedSet(_ s: OpaquePointer, _ key: gw_str, _ value: gw_bytes, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
-    guard let run = hookRun(s) else { return GW_E_WRONG_CONTEXT }
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
     guard key.len > 0, key.len <= 1024, value.len <= 64 << 20 else { return GW_E_BAD_ARGUMENT }
     return run.startSharedSet(key: key.string, value: Array(value.buffer), ttlMilliseconds: ttl, eventID: eventID)
 }

@@ -93,12 +93,13 @@ public enum GatewayPluginExport {
         let hooks = factory.hooks
         if hooks.contains(.requestHeaders) {
             d.on_request_headers = { f, s, eos in
-                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onRequestHeaders(Stream(raw: s), endOfStream: eos).raw
+                // No retain around the call: the host keeps the box until filter_destroy.
+                Unmanaged<FilterBox>.fromOpaque(f)._withUnsafeGuaranteedRef { $0.filter.onRequestHeaders(Stream(raw: s), endOfStream: eos).raw }
             }
         }
         if hooks.contains(.responseHeaders) {
             d.on_response_headers = { f, s, eos in
-                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onResponseHeaders(Stream(raw: s), endOfStream: eos).raw
+                Unmanaged<FilterBox>.fromOpaque(f)._withUnsafeGuaranteedRef { $0.filter.onResponseHeaders(Stream(raw: s), endOfStream: eos).raw }
             }
         }
         if hooks.contains(.requestBody) {
@@ -122,7 +123,7 @@ public enum GatewayPluginExport {
         }
         if hooks.contains(.streamComplete) {
             d.on_stream_complete = { f, s in
-                Unmanaged<FilterBox>.fromOpaque(f).takeUnretainedValue().filter.onStreamComplete(Stream(raw: s))
+                Unmanaged<FilterBox>.fromOpaque(f)._withUnsafeGuaranteedRef { $0.filter.onStreamComplete(Stream(raw: s)) }
             }
         }
         if hooks.contains(.asyncEvent) {
