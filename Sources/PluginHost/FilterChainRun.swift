@@ -99,7 +99,8 @@ public final class FilterChainRun {
     /// The response head once the upstream's arrived, unless it is kept as bytes
     /// (`responseBytes`, then this is nil until something needs it as NIO's type).
     public internal(set) var responseHead: HTTPResponseHead?
-    /// The response head as received plus the filters' changes (`startResponse(bytes:)`).
+    /// The response head as received plus the filters' changes (`startResponse(bytes:)`);
+    /// released by `finish()`.
     public internal(set) var responseBytes: ResponseHeadBytes?
     public var info: StreamInfo
     /// Per-request metadata shared by filters (and read by the call log).
@@ -292,6 +293,10 @@ public final class FilterChainRun {
         }
         for handle in asyncHandles { handle.invalidate() }
         asyncHandles.removeAll()
+        // A byte-form response head is a slice of the upstream connection's read
+        // buffer: held past the exchange (the run lives until its exchange is freed),
+        // it made the next read on that connection allocate a fresh buffer.
+        responseBytes = nil
         defer { delegate = nil }
         for index in chain.filters.indices {
             guard let instance = instances[index] else { continue }
