@@ -201,3 +201,22 @@ extension EndToEnd {
         }
     }
 }
+
+@Suite struct RequestIDTests {
+    @Test func aRandomIDIs32HexDigitsWrittenAndMadeAlike() {
+        let id = RequestID(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+        #expect(id.string == "0123456789abcdeffedcba9876543210")
+        var buffer = ByteBuffer(string: "x:")
+        id.write(into: &buffer)
+        #expect(String(buffer: buffer) == "x:0123456789abcdeffedcba9876543210")
+        #expect("\(RequestID(high: 0, low: 1))" == "00000000000000000000000000000001")
+    }
+
+    @Test func aGivenIDIsKeptAsItCame() {
+        let id = RequestID(given: "trace-7")
+        var buffer = ByteBuffer()
+        id.write(into: &buffer)
+        #expect(String(buffer: buffer) == "trace-7")
+        #expect(id.string == "trace-7")
+    }
+}

@@ -73,7 +73,7 @@ final class AICall {
         self.endpoint = endpoint
         self.format = endpoint == .messages ? .anthropic : .openai
         self.loop = exchange.loop
-        self.requestID = exchange.requestID
+        self.requestID = exchange.requestID.string
         self.consumer = consumer
     }
 

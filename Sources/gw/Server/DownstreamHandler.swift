@@ -373,14 +373,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     /// What the proxy changes in an upstream's response head as it writes it.
     struct ProxiedHead {
-        var requestID: String
+        var requestID: RequestID
         /// gw's own `Connection` header (the upstream's is hop-by-hop).
         var connection: StaticString?
 
         /// gw's lines at the end of a proxied head: its request id, then `Connection`.
         func write(into buffer: inout ByteBuffer) {
             buffer.writeStaticString("x-request-id: ")
-            buffer.writeString(requestID)
+            requestID.write(into: &buffer)
             buffer.writeStaticString("\r\n")
             if let connection {
                 buffer.writeStaticString("connection: ")
@@ -563,33 +563,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     // MARK: - Request ids
 
-    private func requestID(given: String?) -> String {
+    private func requestID(given: String?) -> RequestID {
         if let given, !given.isEmpty, given.utf8.count <= 128,
             given.utf8.allSatisfy({ $0 > 32 && $0 < 127 })
         {
-            return given
+            return RequestID(given: given)
         }
-        return nextRandomID()
-    }
-
-    /// 32 hex digits from two xorshift64* draws, written into one string (one allocation).
-    private func nextRandomID() -> String {
-        let high = nextRandom()
-        let low = nextRandom()
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            var value = high
-            for i in stride(from: 15, through: 0, by: -1) {
-                buffer[i] = digits.utf8Start[Int(value & 0xf)]
-                value >>= 4
-            }
-            value = low
-            for i in stride(from: 31, through: 16, by: -1) {
-                buffer[i] = digits.utf8Start[Int(value & 0xf)]
-                value >>= 4
-            }
-            return 32
-        }
+        // Two xorshift64* draws, kept as integers (no string until one is needed).
+        return RequestID(high: nextRandom(), low: nextRandom())
     }
 
     private func nextRandom() -> UInt64 {

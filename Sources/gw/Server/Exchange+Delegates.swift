@@ -46,7 +46,7 @@ extension Exchange: FilterChainRunDelegate {
         connection = nil
         var head = HTTPResponseHead(version: clientVersion, status: reply.status, headers: reply.headers)
         head.headers.replaceOrAdd(name: "content-length", value: String(reply.body.readableBytes))
-        head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        head.headers.replaceOrAdd(name: "x-request-id", value: requestID.string)
         if (!requestComplete && expectsBody) || !clientKeepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             closeAfterResponse = true

@@ -38,7 +38,7 @@ extension Exchange {
                 // The value the upstream sees (gw's own x-request-id and forwarding headers), as on filtered routes.
                 if let plain {
                     let head = plain.head.makeUpstreamHead(
-                        scan: plain.scan, uri: plain.uri, requestID: requestID, clientAddress: downstream.clientAddress,
+                        scan: plain.scan, uri: plain.uri, requestID: requestID.string, clientAddress: downstream.clientAddress,
                         scheme: downstream.scheme)
                     hashKey = head.headers.first(name: name)
                 } else if let lines = run?.requestBytes?.lines {

@@ -11,7 +11,7 @@ final class Exchange {
     let downstream: DownstreamHandler
     let context: ChannelHandlerContext
     let state: GatewayState
-    let requestID: String
+    let requestID: RequestID
     var route: CompiledRoute?
     var upstream: UpstreamSet?
     var run: FilterChainRun?
@@ -74,7 +74,7 @@ final class Exchange {
     /// bytes (`ResponseHeadBytes`): written with the run's changes when they pass.
     var receivedResponse: ReceivedResponseHead?
 
-    init(downstream: DownstreamHandler, context: ChannelHandlerContext, state: GatewayState, requestID: String) {
+    init(downstream: DownstreamHandler, context: ChannelHandlerContext, state: GatewayState, requestID: RequestID) {
         self.downstream = downstream
         self.context = context
         self.state = state
@@ -136,7 +136,7 @@ final class Exchange {
             linesScan = scan
         } else {
             requestHead = received.makeUpstreamHead(
-                scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
+                scan: scan, uri: uri, requestID: requestID.string, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
         }
         let total = upstream?.config.totalTimeout ?? .zero
         if total.nanoseconds > 0 {
@@ -148,7 +148,7 @@ final class Exchange {
             requestHeadersReady()
         } else {
             let info = StreamInfo(
-                scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID,
+                scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID.string,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run: FilterChainRun
             if let bytes = requestBytes {
@@ -197,9 +197,9 @@ final class Exchange {
         let scan = HopByHop.strip(&head.headers) ? RequestHeadScan(head.headers) : received
         // Absent headers are added without the search-and-remove of replaceOrAdd.
         if scan.requestID == nil {
-            head.headers.add(name: "x-request-id", value: requestID)
+            head.headers.add(name: "x-request-id", value: requestID.string)
         } else {
-            head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+            head.headers.replaceOrAdd(name: "x-request-id", value: requestID.string)
         }
         let client = downstream.clientAddress
         if let existing = scan.forwardedFor {
@@ -398,7 +398,7 @@ final class Exchange {
         let closing = close || (!requestComplete && expectsBody)
         // The client gets the request id on gw's own error answers too (it is in the logs).
         let lastWrite = downstream.writeError(
-            status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID)],
+            status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID.string)],
             bodiless: isHEAD)
         downstream.exchangeFinished(self, keepAlive: !closing, lastWrite: lastWrite)
     }

@@ -97,7 +97,7 @@ struct UpstreamHeadLines {
     var host: String?
     /// Host when the client sent none and `host` is nil (policy `preserve`).
     var defaultHost: String
-    var requestID: String
+    var requestID: RequestID
     var clientAddress: String
     var scheme: String
 }
@@ -136,7 +136,7 @@ extension ReceivedRequestHead {
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("x-request-id: ")
-        buffer.writeString(lines.requestID)
+        lines.requestID.write(into: &buffer)
         buffer.writeStaticString("\r\nx-forwarded-for: ")
         if let forwardedFor = scan.forwardedFor {
             buffer.writeString(forwardedFor)
@@ -177,7 +177,7 @@ extension ReceivedRequestHead {
     /// order, written into one buffer, no string per field. Nil if there are more
     /// than `HeaderLines.maxLines` of them.
     func makeUpstreamHeadBytes(
-        scan: RequestHeadScan, uri: String, requestID: String, clientAddress: String, scheme: String, allocator: ByteBufferAllocator
+        scan: RequestHeadScan, uri: String, requestID: RequestID, clientAddress: String, scheme: String, allocator: ByteBufferAllocator
     ) -> RequestHeadBytes? {
         guard fieldCount + 4 <= HeaderLines.maxLines else { return nil }
         var buffer = allocator.buffer(capacity: storage.count + 8 * fieldCount + 160)
@@ -195,7 +195,7 @@ extension ReceivedRequestHead {
             count += 1
         }
         buffer.writeStaticString("x-request-id: ")
-        buffer.writeString(requestID)
+        requestID.write(into: &buffer)
         buffer.writeStaticString("\r\nx-forwarded-for: ")
         if let forwardedFor = scan.forwardedFor {
             buffer.writeString(forwardedFor)
