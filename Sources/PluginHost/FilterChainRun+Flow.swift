@@ -12,30 +12,53 @@ struct DirectionState {
     var headersComplete = false
     var headersEndOfStream = false
     var isEventStream = false
+    var bodyModified = false
+    /// While flushing held data before the head leaves, output is collected
+    /// (`DirectionBodies.collected`).
+    var collecting = false
+    var collectedEnd = false
+    var heldEnd = false
     /// Position paused in its header hook (or in its whole-body hook).
     var headersPause: Int?
     /// Position that asked (GW_BUFFER from the header hook) for the whole body.
     var wholeBodyAt: Int?
+    /// Where held data (`DirectionBodies.held`) enters the body pipeline.
+    var heldFrom = 0
+    var pausedFilter: Int?
+    /// Held, buffered, queued and framed bodies and the pause timer: made on first use
+    /// (`bodies`), so a stream whose filters only look at heads has none to create
+    /// and destroy.
+    var extra: DirectionBodies?
+
+    /// `extra`, made if there is none yet.
+    var bodies: DirectionBodies {
+        mutating get {
+            if let extra { return extra }
+            let made = DirectionBodies()
+            extra = made
+            return made
+        }
+    }
+}
+
+/// What a direction keeps of bodies and pauses (see `DirectionState.extra`).
+final class DirectionBodies {
     var whole: ByteBuffer?
     /// Data waiting for header hooks to pass, entering the body pipeline at `heldFrom`.
     var held: ByteBuffer?
-    var heldFrom = 0
-    var heldEnd = false
     /// Chunks each position kept with GW_BUFFER from its body hook (empty until the first).
     var stageBuffers: [ByteBuffer?] = []
     /// A body hook paused: resume at `position` with `chunk`.
     var bodyPause: (position: Int, chunk: ByteBuffer, end: Bool)?
     /// Chunks that arrived while a body hook was paused, in order.
     var queued: [(ByteBuffer, Bool)] = []
-    var pausedFilter: Int?
     var pauseTimer: Scheduled<Void>?
     var sseFramers: [Int: SSEFramer] = [:]
-    var bodyModified = false
-    /// While flushing held data before the head leaves, output is collected here.
-    var collecting = false
     var collected: ByteBuffer?
-    var collectedEnd = false
 }
+
+@available(*, unavailable)
+extension DirectionBodies: Sendable {}
 
 extension FilterChainRun {
     // MARK: - Headers
@@ -76,7 +99,7 @@ extension FilterChainRun {
                     continue
                 }
                 directions[d].wholeBodyAt = position
-                directions[d].whole = ByteBuffer()
+                directions[d].bodies.whole = ByteBuffer()
                 flushHeld(direction)
                 return
             }
@@ -94,9 +117,9 @@ extension FilterChainRun {
         flushHeld(direction)
         directions[d].collecting = false
         guard !terminated else { return }
-        let collected = directions[d].collected
+        let collected = directions[d].extra?.collected
         let collectedEnd = directions[d].collectedEnd
-        directions[d].collected = nil
+        directions[d].extra?.collected = nil
         if collectedEnd && directions[d].bodyModified {
             let length = String(collected?.readableBytes ?? 0)
             if direction == .request {
@@ -121,10 +144,10 @@ extension FilterChainRun {
 
     private func flushHeld(_ direction: FlowDirection) {
         let d = direction.rawValue
-        guard let held = directions[d].held else { return }
+        guard let held = directions[d].extra?.held else { return }
         let end = directions[d].heldEnd
         let from = directions[d].heldFrom
-        directions[d].held = nil
+        directions[d].extra?.held = nil
         directions[d].heldEnd = false
         pushBody(direction, held, end: end, from: from)
     }
@@ -146,9 +169,9 @@ extension FilterChainRun {
             forward(direction, chunk, end: end)
             return
         }
-        if directions[d].bodyPause != nil || !directions[d].queued.isEmpty {
-            directions[d].queued.append((chunk, end))
-            let queuedBytes = directions[d].queued.reduce(0) { $0 + $1.0.readableBytes }
+        if let bodies = directions[d].extra, bodies.bodyPause != nil || !bodies.queued.isEmpty {
+            bodies.queued.append((chunk, end))
+            let queuedBytes = bodies.queued.reduce(0) { $0 + $1.0.readableBytes }
             if queuedBytes > bufferLimit { overLimit(direction) }
             return
         }
@@ -184,10 +207,10 @@ extension FilterChainRun {
                 continue
             }
             var body = chunk
-            if position < directions[d].stageBuffers.count, var kept = directions[d].stageBuffers[position] {
+            if let bodies = directions[d].extra, position < bodies.stageBuffers.count, var kept = bodies.stageBuffers[position] {
                 kept.writeBuffer(&body)
                 body = kept
-                directions[d].stageBuffers[position] = nil
+                bodies.stageBuffers[position] = nil
             }
             let (raw, result) = callBodyHook(index, direction, instance: instance, body: body, end: end)
             if deliverPendingReply() { return }
@@ -205,14 +228,15 @@ extension FilterChainRun {
                 chunk = result
                 position += 1
             case .buffer:
-                if directions[d].stageBuffers.isEmpty {
-                    directions[d].stageBuffers = Array(repeating: nil, count: chain.filters.count)
+                let bodies = directions[d].bodies
+                if bodies.stageBuffers.isEmpty {
+                    bodies.stageBuffers = Array(repeating: nil, count: chain.filters.count)
                 }
-                directions[d].stageBuffers[position] = result
+                bodies.stageBuffers[position] = result
                 if result.readableBytes > bufferLimit { overLimit(direction) }
                 return
             case .pause:
-                directions[d].bodyPause = (position + 1, result, end)
+                directions[d].bodies.bodyPause = (position + 1, result, end)
                 pause(direction, filter: index)
                 return
             case .stop:
@@ -226,32 +250,34 @@ extension FilterChainRun {
         let d = direction.rawValue
         if position == directions[d].wholeBodyAt {
             var chunk = chunk
-            directions[d].whole?.writeBuffer(&chunk)
-            if (directions[d].whole?.readableBytes ?? 0) > bufferLimit {
+            let bodies = directions[d].bodies
+            bodies.whole?.writeBuffer(&chunk)
+            if (bodies.whole?.readableBytes ?? 0) > bufferLimit {
                 overLimit(direction)
                 return
             }
             if end { runWholeBody(direction) }
             return
         }
-        if directions[d].held == nil {
-            directions[d].held = chunk
+        let bodies = directions[d].bodies
+        if bodies.held == nil {
+            bodies.held = chunk
             directions[d].heldFrom = position
         } else {
             var chunk = chunk
-            directions[d].held?.writeBuffer(&chunk)
+            bodies.held?.writeBuffer(&chunk)
         }
         directions[d].heldEnd = end
-        if (directions[d].held?.readableBytes ?? 0) > bufferLimit { overLimit(direction) }
+        if (bodies.held?.readableBytes ?? 0) > bufferLimit { overLimit(direction) }
     }
 
     /// The filter that asked for the whole body gets it in one body-hook call.
     private func runWholeBody(_ direction: FlowDirection) {
         let d = direction.rawValue
         guard let position = directions[d].wholeBodyAt else { return }
-        let body = directions[d].whole ?? ByteBuffer()
+        let body = directions[d].extra?.whole ?? ByteBuffer()
         directions[d].wholeBodyAt = nil
-        directions[d].whole = nil
+        directions[d].extra?.whole = nil
         let index = filterIndex(direction, position)
         var result = body
         var outcome: Outcome? = .proceed
@@ -262,7 +288,7 @@ extension FilterChainRun {
             outcome = interpret(call.0, filter: index)
             if outcome == nil && terminated { return }
         }
-        directions[d].held = result
+        directions[d].bodies.held = result
         directions[d].heldFrom = position + 1
         directions[d].heldEnd = true
         if outcome == .pause {
@@ -297,7 +323,8 @@ extension FilterChainRun {
     /// Frame SSE events for a filter with `on_response_sse_event`; returns the bytes to pass on.
     private func runSSE(_ index: Int, position: Int, _ chunk: ByteBuffer, end: Bool) -> ByteBuffer {
         let d = FlowDirection.response.rawValue
-        var framer = directions[d].sseFramers[position] ?? SSEFramer()
+        let bodies = directions[d].bodies
+        var framer = bodies.sseFramers[position] ?? SSEFramer()
         var events = framer.feed(chunk)
         var output = ByteBuffer()
         if end {
@@ -306,7 +333,7 @@ extension FilterChainRun {
                 events.append(SSEFramer.parse(rest.readSlice(length: rest.readableBytes) ?? ByteBuffer()))
             }
         }
-        directions[d].sseFramers[position] = framer
+        bodies.sseFramers[position] = framer
         guard let hook = chain.filters[index].table.on_response_sse_event, let instance = instances[index] else {
             for var event in events { output.writeBuffer(&event.raw) }
             return output
@@ -347,10 +374,11 @@ extension FilterChainRun {
         let d = direction.rawValue
         if directions[d].collecting {
             var chunk = chunk
-            if directions[d].collected == nil {
-                directions[d].collected = chunk
+            let bodies = directions[d].bodies
+            if bodies.collected == nil {
+                bodies.collected = chunk
             } else {
-                directions[d].collected?.writeBuffer(&chunk)
+                bodies.collected?.writeBuffer(&chunk)
             }
             directions[d].collectedEnd = end
             return
@@ -365,7 +393,7 @@ extension FilterChainRun {
     private func overLimit(_ direction: FlowDirection) {
         guard !terminated else { return }
         terminated = true
-        for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+        for d in 0..<2 { directions[d].extra?.pauseTimer?.cancel() }
         let status: HTTPResponseStatus = direction == .request ? .payloadTooLarge : .badGateway
         delegate?.filterRun(self, reset: "body held by a filter exceeds the buffer limit of \(bufferLimit) bytes", status: status)
     }
@@ -377,7 +405,7 @@ extension FilterChainRun {
         directions[d].pausedFilter = index
         let timeout = chain.filters[index].pauseTimeout
         let bound = NIOLoopBound(self, eventLoop: loop)
-        directions[d].pauseTimer = loop.scheduleTask(in: timeout) {
+        directions[d].bodies.pauseTimer = loop.scheduleTask(in: timeout) {
             let run = bound.value
             guard run.directions[d].pausedFilter == index, !run.terminated else { return }
             if run.handleFailure(index, reason: "paused for longer than \(timeout.nanoseconds / 1_000_000) ms") {
@@ -393,18 +421,18 @@ extension FilterChainRun {
             let d = direction.rawValue
             guard directions[d].pausedFilter == index else { continue }
             directions[d].pausedFilter = nil
-            directions[d].pauseTimer?.cancel()
-            directions[d].pauseTimer = nil
+            directions[d].extra?.pauseTimer?.cancel()
+            directions[d].extra?.pauseTimer = nil
             guard !terminated else { return true }
             if let position = directions[d].headersPause {
                 directions[d].headersPause = nil
                 directions[d].headersPos = position + 1
                 runHeaders(direction)
-            } else if let paused = directions[d].bodyPause {
-                directions[d].bodyPause = nil
+            } else if let bodies = directions[d].extra, let paused = bodies.bodyPause {
+                bodies.bodyPause = nil
                 pushBody(direction, paused.chunk, end: paused.end, from: paused.position)
-                while !terminated && directions[d].bodyPause == nil && !directions[d].queued.isEmpty {
-                    let (chunk, end) = directions[d].queued.removeFirst()
+                while !terminated && bodies.bodyPause == nil && !bodies.queued.isEmpty {
+                    let (chunk, end) = bodies.queued.removeFirst()
                     pushBody(direction, chunk, end: end, from: 0)
                 }
             }

@@ -202,12 +202,12 @@ public final class FilterChainRun {
         // Fields read one by one: a copy of the whole state would retain all it holds.
         // A filter collecting the whole body (GW_BUFFER) needs the client to keep sending.
         if !directions[0].headersComplete && directions[0].wholeBodyAt != nil { return false }
-        return !directions[0].headersComplete || directions[0].bodyPause != nil
+        return !directions[0].headersComplete || directions[0].extra?.bodyPause != nil
     }
 
     /// True while the response side waits on a filter.
     public var isResponseHeld: Bool {
-        !directions[1].headersComplete || directions[1].bodyPause != nil
+        !directions[1].headersComplete || directions[1].extra?.bodyPause != nil
     }
 
     // MARK: - Entry points for the server
@@ -286,7 +286,7 @@ public final class FilterChainRun {
         guard !finished else { return }
         finished = true
         terminated = true
-        for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+        for d in 0..<2 { directions[d].extra?.pauseTimer?.cancel() }
         for index in chain.filters.indices {
             guard let instance = instances[index], let complete = chain.filters[index].table.on_stream_complete else { continue }
             withHook(index) { complete(instance, opaque) }
@@ -360,7 +360,7 @@ public final class FilterChainRun {
         case .closed:
             guard !terminated else { return false }
             terminated = true
-            for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+            for d in 0..<2 { directions[d].extra?.pauseTimer?.cancel() }
             delegate?.filterRun(self, failed: FilterFailure(filter: filter.name, plugin: filter.plugin.name, reason: reason))
             return false
         }
@@ -377,7 +377,7 @@ public final class FilterChainRun {
         if let reply = pendingReply {
             pendingReply = nil
             terminated = true
-            for d in 0..<2 { directions[d].pauseTimer?.cancel() }
+            for d in 0..<2 { directions[d].extra?.pauseTimer?.cancel() }
             delegate?.filterRun(self, sendLocalReply: reply)
             return true
         }
