@@ -91,7 +91,7 @@ public final class FilterChainRun {
     }
     var storedRequestHead: HTTPRequestHead
     /// The request head as lines with the filters' changes (`init(requestBytes:)`);
-    /// nil once something needed it as NIO's type.
+    /// nil once something needed it as NIO's type, and after `finish()`.
     public internal(set) var requestBytes: RequestHeadBytes?
     /// The method the upstream gets (a filter may change it), without making the head
     /// NIO's type.
@@ -297,6 +297,9 @@ public final class FilterChainRun {
         // buffer: held past the exchange (the run lives until its exchange is freed),
         // it made the next read on that connection allocate a fresh buffer.
         responseBytes = nil
+        // The request's lines are a buffer the server reuses for its connection's next
+        // request: released too (the server has sent them; nothing reads them after).
+        requestBytes = nil
         defer { delegate = nil }
         for index in chain.filters.indices {
             guard let instance = instances[index] else { continue }

@@ -137,6 +137,29 @@ extension EndToEnd {
             }
         }
 
+        /// A connection writes each filtered request's lines into the buffer the last one
+        /// used (`DownstreamHandler.linesBuffer`): requests on one connection must each
+        /// reach the upstream with their own fields, long or short.
+        @Test func requestsOnOneConnectionKeepTheirOwnLines() async throws {
+            try await withProxy(.echo, yaml: { Self.yaml($0, hostHeader: "preserve") }) { upstream, gw in
+                let client = try await TestClient.connect(port: gw.port)
+                for i in 0..<6 {
+                    let padding = String(repeating: "v", count: i % 2 == 0 ? 3000 : 5)
+                    let response = try await client.request(
+                        .GET, "/filtered/\(i)", headers: [("host", "h\(i).test"), ("x-seq", "\(i)"), ("x-pad", padding)], body: .none,
+                        keepBody: true, timeout: .seconds(10))
+                    #expect(response.status == .ok)
+                    let seen = try #require(upstream.lastRequest)
+                    #expect(seen.head.headers["x-seq"] == ["\(i)"])
+                    #expect(seen.head.headers["host"] == ["h\(i).test"])
+                    #expect(seen.head.headers["x-pad"] == [padding])
+                    #expect(seen.head.headers["x-via-filter"] == ["yes"])
+                    #expect(seen.head.uri == "/filtered/\(i)")
+                }
+                await client.close()
+            }
+        }
+
         /// A filtered route keeps the request head as lines (`RequestHeadBytes`): the
         /// filters' removals and additions reach the upstream, the Host policy and the
         /// re-framing apply to it, and a change to Host makes it NIO's type first.

@@ -55,6 +55,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     static let joinedBodyBytes = 4096
     /// Largest head buffer kept for the next response (idle connections hold it).
     static let keptHeadBufferBytes = 1024
+    /// The last filtered request's header lines (`RequestHeadBytes`), written into
+    /// again for the next one: its filter run lets go of it at `finish`, so it is
+    /// then this connection's only reference and clearing it keeps its memory.
+    var linesBuffer: ByteBuffer?
     private var readPending = false
     /// A finished exchange whose request had no body still owes us its `.end`.
     private var awaitingEnd = false

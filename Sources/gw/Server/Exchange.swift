@@ -126,11 +126,7 @@ final class Exchange {
             requestHead = head
         } else if route.chain.isEmpty && upstream != nil {
             plain = PlainForward(head: received, scan: scan, uri: uri)
-        } else if !route.chain.isEmpty && upstream != nil,
-            let bytes = received.makeUpstreamHeadBytes(
-                scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme,
-                allocator: context.channel.allocator)
-        {
+        } else if !route.chain.isEmpty && upstream != nil, let bytes = makeRequestLines(received, scan: scan, uri: uri) {
             // Filters read and change it as lines (`RequestHeadBytes`); `attach` writes it.
             requestBytes = bytes
             linesScan = scan
@@ -167,6 +163,18 @@ final class Exchange {
             requestHead = Self.noHead
             run.start(endOfStream: endOfStream)
         }
+    }
+
+    /// The request's lines for the filters, in the connection's reused buffer.
+    private func makeRequestLines(_ received: ReceivedRequestHead, scan: RequestHeadScan, uri: String) -> RequestHeadBytes? {
+        var buffer = downstream.linesBuffer.take() ?? context.channel.allocator.buffer(capacity: 512)
+        buffer.clear()
+        let bytes = received.makeUpstreamHeadBytes(
+            scan: scan, uri: uri, requestID: requestID, clientAddress: downstream.clientAddress, scheme: downstream.scheme,
+            into: &buffer)
+        // A connection keeps a small buffer only (idle connections hold it).
+        if buffer.capacity <= 4 * DownstreamHandler.keptHeadBufferBytes { downstream.linesBuffer = buffer }
+        return bytes
     }
 
     private func checkLimits(

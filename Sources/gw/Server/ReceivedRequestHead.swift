@@ -177,10 +177,11 @@ extension ReceivedRequestHead {
     /// order, written into one buffer, no string per field. Nil if there are more
     /// than `HeaderLines.maxLines` of them.
     func makeUpstreamHeadBytes(
-        scan: RequestHeadScan, uri: String, requestID: RequestID, clientAddress: String, scheme: String, allocator: ByteBufferAllocator
+        scan: RequestHeadScan, uri: String, requestID: RequestID, clientAddress: String, scheme: String, into buffer: inout ByteBuffer
     ) -> RequestHeadBytes? {
         guard fieldCount + 4 <= HeaderLines.maxLines else { return nil }
-        var buffer = allocator.buffer(capacity: storage.count + 8 * fieldCount + 160)
+        // The caller gives it cleared: the lines start at its first readable byte.
+        buffer.reserveCapacity(minimumWritableBytes: storage.count + 8 * fieldCount + 160)
         var count = 0
         // Name lengths present, gw's lines included (x-request-id, x-forwarded-for/-proto/-host).
         var nameLengths = HeaderLines.lengthBit(12) | HeaderLines.lengthBit(15) | HeaderLines.lengthBit(17) | HeaderLines.lengthBit(16)
