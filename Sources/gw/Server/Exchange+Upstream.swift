@@ -216,6 +216,10 @@ extension Exchange {
     func cancelTimers() {
         firstByteDeadline = nil
         totalDeadline = nil
+        if watchedBySweeper {
+            watchedBySweeper = false
+            downstream.pool?.deadlines.unwatch(self)
+        }
     }
 
     func timedOut(total: Bool) {

@@ -66,6 +66,8 @@ final class Exchange {
     var firstByteDeadline: NIODeadline?
     var totalDeadline: NIODeadline?
     var watchedBySweeper = false
+    /// Where the sweeper keeps this exchange (`DeadlineSweeper.unwatch`); -1 if nowhere.
+    var sweeperSlot = -1
     var closeAfterResponse = false
     var expectContinue = false
     /// The call on an AI route (no upstream of its own).
