@@ -1,0 +1,179 @@
+import CGatewayPlugin
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The host table's per-stream metadata and shared-store calls (see `HostTable`).
+
+// MARK: - Metadata
+
+/// `first` + separator + `second` as one string, built in place (one allocation
+/// instead of three for two conversions and a concatenation).
+private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ second: UnsafeRawBufferPointer) -> String {
+    let count = first.count + 1 + second.count
+    // Invalid UTF-8 is repaired, as String(decoding:) does.
+    return String(unsafeUninitializedCapacity: count) { out in
+        let raw = UnsafeMutableRawBufferPointer(out)
+        if !first.isEmpty { raw.baseAddress!.copyMemory(from: first.baseAddress!, byteCount: first.count) }
+        raw[first.count] = separator
+        if !second.isEmpty { (raw.baseAddress! + first.count + 1).copyMemory(from: second.baseAddress!, byteCount: second.count) }
+        return count
+    }
+}
+
+let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
+    guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
+    run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer)
+    return GW_OK
+}
+
+let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
+    s, ns, key, out in
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
+    guard let value = run.metadata.value(namespace: ns.buffer, name: key.buffer) else { return GW_E_NOT_FOUND }
+    out.pointee = run.arena.store(bytes: value)
+    return GW_OK
+}
+
+// MARK: - Shared key-value store
+
+/// The store's key for a plugin's `key`: its name, a NUL, the key. The last one made
+/// on a thread is kept, so a read-then-write of one key (a rate limiter's bucket)
+/// makes it once.
+private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
+    let plugin = LoadedPlugin.from(p)
+    let bytes = key.buffer
+    let cache = KVKeyCache.current
+    if cache.plugin == ObjectIdentifier(plugin) && cache.matches(bytes) { return (plugin, cache.joined) }
+    var name = plugin.name
+    let joined = name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) }
+    cache.remember(plugin: ObjectIdentifier(plugin), key: bytes, joined: joined)
+    return (plugin, joined)
+}
+
+/// One thread's last `kvKey` (plugins are never unloaded, so their identity is stable).
+private final class KVKeyCache {
+    var plugin: ObjectIdentifier?
+    private var key: [UInt8] = []
+    private(set) var joined = ""
+    static let maxKeyBytes = 256
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard key.count == bytes.count else { return false }
+        if bytes.isEmpty { return true }
+        return key.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+    }
+
+    func remember(plugin: ObjectIdentifier, key bytes: UnsafeRawBufferPointer, joined: String) {
+        guard bytes.count <= Self.maxKeyBytes else { return }
+        self.plugin = plugin
+        key.removeAll(keepingCapacity: true)
+        key.append(contentsOf: bytes)
+        self.joined = joined
+    }
+
+    static var current: KVKeyCache {
+        if let pointer = pthread_getspecific(slot) { return Unmanaged<KVKeyCache>.fromOpaque(pointer).takeUnretainedValue() }
+        let cache = KVKeyCache()
+        pthread_setspecific(slot, Unmanaged.passRetained(cache).toOpaque())
+        return cache
+    }
+
+    private static let slot: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<KVKeyCache>.fromOpaque(pointer).release() }
+        }
+        return key
+    }()
+}
+
+let hostKVGet:
+    @convention(c) (OpaquePointer, gw_str, UnsafeMutableRawPointer?, Int, UnsafeMutablePointer<Int>, UnsafeMutablePointer<UInt64>?) ->
+        gw_result = { p, key, dst, capacity, lenOut, casOut in
+            let (plugin, name) = kvKey(p, key)
+            guard let entry = plugin.services.kv.get(name) else { return GW_E_NOT_FOUND }
+            lenOut.pointee = entry.value.count
+            casOut?.pointee = entry.cas
+            guard capacity >= entry.value.count else { return GW_E_BUFFER_TOO_SMALL }
+            if let dst, !entry.value.isEmpty {
+                entry.value.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            return GW_OK
+        }
+
+let hostKVSet:
+    @convention(c) (OpaquePointer, gw_str, gw_bytes, UInt64, UInt64, UnsafeMutablePointer<UInt64>?) -> gw_result = {
+        p, key, value, cas, ttl, casOut in
+        let (plugin, name) = kvKey(p, key)
+        let condition: SharedKeyValueStore.SetCondition = cas == 0 ? .always : cas == UInt64.max ? .absent : .cas(cas)
+        do {
+            let token = try plugin.services.kv.set(name, bytes: value.buffer, condition: condition, ttlMilliseconds: ttl)
+            casOut?.pointee = token
+            return GW_OK
+        } catch {
+            return GW_E_CAS_MISMATCH
+        }
+    }
+
+let hostKVIncr: @convention(c) (OpaquePointer, gw_str, Int64, UInt64, UnsafeMutablePointer<Int64>?) -> gw_result = {
+    p, key, delta, ttl, out in
+    let (plugin, name) = kvKey(p, key)
+    do {
+        out?.pointee = try plugin.services.kv.increment(name, by: delta, ttlMilliseconds: ttl)
+        return GW_OK
+    } catch {
+        return GW_E_BAD_ARGUMENT
+    }
+}
+
+let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = { p, key in
+    let (plugin, name) = kvKey(p, key)
+    plugin.services.kv.delete(name)
+    return GW_OK
+}
+
+// MARK: - Shared store (ABI 1.1)
+
+// Plain functions called from the table's closures (a global closure `let` of
+// these types crashes the Swift 6.3 SendNonSendable pass in HostTable.init).
+func hostSharedGCRA(
+    _ s: OpaquePointer, _ key: gw_str, _ limitList: UnsafePointer<gw_gcra_limit>?, _ count: Int, _ cost: UInt32, _ eventID: UInt64
+) -> gw_result {
+        guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+        unowned(unsafe) let run = handle.takeUnretainedValue()
+        guard count > 0, count <= Int(GW_GCRA_MAX_LIMITS), let limitList, key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+        var limits: [GCRALimit] = []
+        for i in 0..<count {
+            guard limitList[i].interval_ns > 0 else { return GW_E_BAD_ARGUMENT }
+            limits.append(GCRALimit(interval: limitList[i].interval_ns, tolerance: limitList[i].tolerance_ns))
+        }
+        return run.startSharedGCRA(key: key.string, limits: limits, cost: max(cost, 1), eventID: eventID)
+}
+
+func hostSharedIncr(_ s: OpaquePointer, _ key: gw_str, _ delta: Int64, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
+    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
+}
+
+func hostSharedGet(_ s: OpaquePointer, _ key: gw_str, _ eventID: UInt64) -> gw_result {
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
+    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedGet(key: key.string, eventID: eventID)
+}
+
+func hostSharedSet(_ s: OpaquePointer, _ key: gw_str, _ value: gw_bytes, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
+    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
+    unowned(unsafe) let run = handle.takeUnretainedValue()
+    guard key.len > 0, key.len <= 1024, value.len <= 64 << 20 else { return GW_E_BAD_ARGUMENT }
+    return run.startSharedSet(key: key.string, value: Array(value.buffer), ttlMilliseconds: ttl, eventID: eventID)
+}
