@@ -1,5 +1,11 @@
 import GatewayPluginSDK
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The filter factory: one per configured filter, shared by every event loop.
 final class RateLimiter: FilterFactory {
     let config: RateLimitConfig
@@ -19,40 +25,41 @@ final class RateLimiter: FilterFactory {
         RateLimitFilter(limiter: self)
     }
 
-    /// The shared-store key of the bucket this request is counted in.
+    /// The shared-store key of the bucket this request is counted in. The last key
+    /// built on the thread is reused while the route and the keyed part are the same
+    /// (one client or consumer sending in a burst), without joining it again.
     func bucketKey(_ stream: Stream) -> String {
         let route = stream.attribute(.routeName) ?? ""
+        let part: String
+        switch config.key {
+        case .route:
+            part = ""
+        case .clientIP:
+            part = clientIPPart(stream)
+        case .consumer:
+            if let consumer = stream.metadata(namespace: "auth", key: "consumer") {
+                part = "c:" + consumer
+            } else {
+                part = clientIPPart(stream)
+            }
+        case .header(let name):
+            part = stream.withHeader(name, .request, index: 0) { value, _ in "h:" + String(decoding: value, as: UTF8.self) }
+                ?? clientIPPart(stream)
+        }
+        let cache = BucketKeyCache.current
+        if cache.limiter == ObjectIdentifier(self) && cache.route == route && cache.part == part { return cache.key }
         var key = ""
-        key.reserveCapacity(route.utf8.count + config.bucketPrefix.utf8.count + 48)
+        key.reserveCapacity(route.utf8.count + config.bucketPrefix.utf8.count + part.utf8.count + 1)
         key += route
         key += "\u{1}"
         key += config.bucketPrefix
-        switch config.key {
-        case .route:
-            break
-        case .clientIP:
-            appendClientIP(stream, to: &key)
-        case .consumer:
-            if let consumer = stream.metadata(namespace: "auth", key: "consumer") {
-                key += "c:"
-                key += consumer
-            } else {
-                appendClientIP(stream, to: &key)
-            }
-        case .header(let name):
-            let found = stream.withHeader(name, .request, index: 0) { value, _ -> Bool in
-                key += "h:"
-                key += String(decoding: value, as: UTF8.self)
-                return true
-            }
-            if found == nil { appendClientIP(stream, to: &key) }
-        }
+        key += part
+        cache.remember(limiter: ObjectIdentifier(self), route: route, part: part, key: key)
         return key
     }
 
-    private func appendClientIP(_ stream: Stream, to key: inout String) {
-        key += "ip:"
-        key += stream.attribute(.clientAddress) ?? ""
+    private func clientIPPart(_ stream: Stream) -> String {
+        "ip:" + (stream.attribute(.clientAddress) ?? "")
     }
 
     /// Admit or refuse one request: read the bucket, decide, and store the new state
@@ -190,4 +197,35 @@ final class RateLimitFilter: StreamFilter {
 @c(gw_plugin_entry_v1)
 public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
     GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [.sharedKV], host: host, handle: handle)
+}
+
+/// One thread's last bucket key (`RateLimiter.bucketKey`); limiters live as long as
+/// the process (plugins are never unloaded), so their identity is stable.
+private final class BucketKeyCache {
+    private(set) var limiter: ObjectIdentifier?
+    private(set) var route = ""
+    private(set) var part = ""
+    private(set) var key = ""
+
+    func remember(limiter: ObjectIdentifier, route: String, part: String, key: String) {
+        self.limiter = limiter
+        self.route = route
+        self.part = part
+        self.key = key
+    }
+
+    static var current: BucketKeyCache {
+        if let pointer = pthread_getspecific(slot) { return Unmanaged<BucketKeyCache>.fromOpaque(pointer).takeUnretainedValue() }
+        let cache = BucketKeyCache()
+        pthread_setspecific(slot, Unmanaged.passRetained(cache).toOpaque())
+        return cache
+    }
+
+    private static let slot: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<BucketKeyCache>.fromOpaque(pointer).release() }
+        }
+        return key
+    }()
 }
