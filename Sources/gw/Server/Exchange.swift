@@ -27,8 +27,6 @@ final class Exchange {
         /// The target after the route's rewrite.
         let uri: String
     }
-    /// A filtered request's head as lines, until the filter run takes it.
-    var requestBytes: RequestHeadBytes?
     /// What the received head said of Host and framing, for a head the filter run
     /// keeps as lines (`FilterChainRun.requestBytes`, written by `attach`).
     var linesScan: RequestHeadScan?
@@ -121,6 +119,7 @@ final class Exchange {
         // the same rules (`ReceivedRequestHead.forwards`). A `Connection` that names
         // other fields takes the general path, which removes those first.
         let uri = Self.upstreamURI(received.uri, match: match) ?? received.uri
+        var requestLines: RequestHeadBytes?
         if scan.connectionListsOthers {
             var head = received.makeHead()
             prepareUpstreamHead(&head, uri: uri, scan: scan)
@@ -130,7 +129,7 @@ final class Exchange {
             plain = PlainForward(head: received, scan: scan, uri: uri)
         } else if !route.chain.isEmpty && upstream != nil, let bytes = makeRequestLines(received, scan: scan, uri: uri) {
             // Filters read and change it as lines (`RequestHeadBytes`); `attach` writes it.
-            requestBytes = bytes
+            requestLines = bytes
             linesScan = scan
         } else {
             requestHead = received.makeUpstreamHead(
@@ -149,8 +148,7 @@ final class Exchange {
                 scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID.string,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run: FilterChainRun
-            if let bytes = requestBytes {
-                requestBytes = nil
+            if let bytes = requestLines {
                 run = FilterChainRun(
                     chain: route.chain, loop: loop, requestBytes: bytes, info: info, services: state.services,
                     bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)

@@ -128,32 +128,56 @@ extension ReceivedRequestHead {
             buffer.writeString(host)
             buffer.writeStaticString("\r\n")
         }
+        writeForwardedFields(into: &buffer, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) { _ in }
+        Self.writeForwardingLines(
+            into: &buffer, scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+        return chunked
+    }
+
+    /// Write the received fields a proxy passes on (`forwards`) as `name: value` lines;
+    /// `written` sees each name written.
+    @inline(__always)
+    private func writeForwardedFields(
+        into buffer: inout ByteBuffer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool,
+        _ written: (UnsafeRawBufferPointer) -> Void
+    ) {
         forEachField { name, value in
-            guard Self.forwards(name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) else { return }
+            guard Self.forwards(name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: dropTransferEncoding) else {
+                return
+            }
             buffer.writeBytes(name)
             buffer.writeStaticString(": ")
             buffer.writeBytes(value)
             buffer.writeStaticString("\r\n")
+            written(name)
         }
+    }
+
+    /// Write gw's own forwarding lines: its request id, x-forwarded-for (extending the
+    /// client's), x-forwarded-proto, and x-forwarded-host unless the client sent one.
+    /// Returns how many lines (3 or 4).
+    @discardableResult
+    static func writeForwardingLines(
+        into buffer: inout ByteBuffer, scan: RequestHeadScan, requestID: RequestID, clientAddress: String, scheme: String
+    ) -> Int {
         buffer.writeStaticString("x-request-id: ")
-        lines.requestID.write(into: &buffer)
+        requestID.write(into: &buffer)
         buffer.writeStaticString("\r\nx-forwarded-for: ")
         if let forwardedFor = scan.forwardedFor {
             buffer.writeString(forwardedFor)
             buffer.writeStaticString(", ")
         }
-        buffer.writeString(lines.clientAddress)
+        buffer.writeString(clientAddress)
         buffer.writeStaticString("\r\nx-forwarded-proto: ")
-        buffer.writeString(lines.scheme)
+        buffer.writeString(scheme)
         buffer.writeStaticString("\r\n")
-        if let host = scan.host, !scan.hasForwardedHost {
-            buffer.writeStaticString("x-forwarded-host: ")
-            buffer.writeString(host)
-            buffer.writeStaticString("\r\n")
-        }
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        guard let host = scan.host, !scan.hasForwardedHost else { return 3 }
+        buffer.writeStaticString("x-forwarded-host: ")
+        buffer.writeString(host)
         buffer.writeStaticString("\r\n")
-        return chunked
+        return 4
     }
 
     /// Whether a proxy passes on a received field named `name`: not a hop-by-hop
@@ -185,34 +209,11 @@ extension ReceivedRequestHead {
         var count = 0
         // Name lengths present, gw's lines included (x-request-id, x-forwarded-for/-proto/-host).
         var nameLengths = HeaderLines.lengthBit(12) | HeaderLines.lengthBit(15) | HeaderLines.lengthBit(17) | HeaderLines.lengthBit(16)
-        let dropExpect = scan.expectsContinue
-        forEachField { name, value in
-            guard Self.forwards(name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false) else { return }
+        writeForwardedFields(into: &buffer, dropHost: false, dropExpect: scan.expectsContinue, dropTransferEncoding: false) { name in
             nameLengths |= HeaderLines.lengthBit(name.count)
-            buffer.writeBytes(name)
-            buffer.writeStaticString(": ")
-            buffer.writeBytes(value)
-            buffer.writeStaticString("\r\n")
             count += 1
         }
-        buffer.writeStaticString("x-request-id: ")
-        requestID.write(into: &buffer)
-        buffer.writeStaticString("\r\nx-forwarded-for: ")
-        if let forwardedFor = scan.forwardedFor {
-            buffer.writeString(forwardedFor)
-            buffer.writeStaticString(", ")
-        }
-        buffer.writeString(clientAddress)
-        buffer.writeStaticString("\r\nx-forwarded-proto: ")
-        buffer.writeString(scheme)
-        buffer.writeStaticString("\r\n")
-        count += 3
-        if let host = scan.host, !scan.hasForwardedHost {
-            buffer.writeStaticString("x-forwarded-host: ")
-            buffer.writeString(host)
-            buffer.writeStaticString("\r\n")
-            count += 1
-        }
+        count += Self.writeForwardingLines(into: &buffer, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count, nameLengths: nameLengths) else { return nil }
         return RequestHeadBytes(lines: lines, method: method, uri: uri, version: .http1_1)
     }
