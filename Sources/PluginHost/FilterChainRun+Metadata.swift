@@ -13,6 +13,22 @@ public struct StreamMetadata: Sendable {
 
     public var isEmpty: Bool { bytes.isEmpty }
 
+    /// The memory held, in bytes (0 until the first `set`).
+    var capacity: Int { bytes.capacity }
+
+    /// Use `spare` (empty) as the storage: a loop's finished run gave it back.
+    mutating func adopt(_ spare: consuming [UInt8]?) {
+        // Moved in: a second reference would make the first write copy it.
+        if bytes.isEmpty, spare != nil { bytes = (consume spare)! }
+    }
+
+    /// The storage, leaving this empty (for `HookArena.giveBack`).
+    mutating func takeStorage() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
+
     /// Set `key` ("namespace.name") to `value`.
     public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>) {
         remove { $0.elementsEqual(key) }

@@ -13,16 +13,27 @@ import Musl
 public struct StreamInfo: Sendable {
     public var scheme: String
     public var clientAddress: String
-    public var requestID: String
+    /// The request id as gw keeps it: a string is made only when asked for
+    /// (`requestID`), which most streams never are.
+    public var id: RequestID
     public var routeName: String
     public var upstreamName: String
 
-    public init(scheme: String, clientAddress: String, requestID: String, routeName: String, upstreamName: String) {
+    public var requestID: String {
+        get { id.string }
+        set { id = RequestID(given: newValue) }
+    }
+
+    public init(scheme: String, clientAddress: String, id: RequestID, routeName: String, upstreamName: String) {
         self.scheme = scheme
         self.clientAddress = clientAddress
-        self.requestID = requestID
+        self.id = id
         self.routeName = routeName
         self.upstreamName = upstreamName
+    }
+
+    public init(scheme: String, clientAddress: String, requestID: String, routeName: String, upstreamName: String) {
+        self.init(scheme: scheme, clientAddress: clientAddress, id: RequestID(given: requestID), routeName: routeName, upstreamName: upstreamName)
     }
 }
 
@@ -181,6 +192,9 @@ public final class FilterChainRun {
     }
 
     deinit {
+        // Metadata is read until the run goes (the call log reads it after `finish`);
+        // its memory serves the loop's next run. The arena is the loop's own.
+        if metadata.capacity > 0 && loop.inEventLoop { arena.giveBack(metadata.takeStorage()) }
         directions.deinitialize(count: 2)
         currentBody.deinitialize(count: 2)
         // `directions` is the start of the one allocation (see init).
@@ -296,9 +310,12 @@ public final class FilterChainRun {
         // A byte-form response head is a slice of the upstream connection's read
         // buffer: held past the exchange (the run lives until its exchange is freed),
         // it made the next read on that connection allocate a fresh buffer.
+        // Their added lines' arrays serve the loop's next runs.
+        if responseBytes != nil { arena.giveBack(responseBytes!.lines.takeAdded()) }
         responseBytes = nil
         // The request's lines are a buffer the server reuses for its connection's next
         // request: released too (the server has sent them; nothing reads them after).
+        if requestBytes != nil { arena.giveBack(requestBytes!.lines.takeAdded()) }
         requestBytes = nil
         defer { delegate = nil }
         for index in chain.filters.indices {

@@ -127,11 +127,25 @@ public struct HeaderLines {
         if let kept { addedLines = kept }
     }
 
+    /// Hold added lines in `spare` (empty, with capacity) instead of a new array.
+    mutating func adopt(_ spare: consuming [UInt8]?) {
+        // Moved in: a second reference would make the first append copy it.
+        if addedLines.isEmpty, spare != nil { addedLines = (consume spare)! }
+    }
+
+    /// The added lines' memory, leaving none (for `HookArena.giveBack`).
+    mutating func takeAdded() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &addedLines)
+        return taken
+    }
+
     /// Append a field (the caller checked that the name is a token and the value has
     /// no CR, LF or NUL).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         nameLengths |= Self.lengthBit(name.count)
-        if addedLines.isEmpty { addedLines.reserveCapacity(128) }
+        // The size metadata reserves too: the loop hands the same spare arrays to both.
+        if addedLines.isEmpty { addedLines.reserveCapacity(256) }
         addedLines.append(contentsOf: name)
         addedLines.append(58)
         addedLines.append(32)

@@ -55,6 +55,23 @@ public final class HookArena {
         }
     }
 
+    /// Byte arrays finished runs let go of (added header lines, metadata), emptied
+    /// with their capacity kept, for the next runs on the loop: a filtered request
+    /// then allocates none of its own.
+    private var spares: [[UInt8]] = []
+    private static let maxSpares = 64
+    private static let maxSpareBytes = 4096
+
+    /// An empty array with capacity, if one was given back.
+    func takeSpare() -> [UInt8]? { spares.popLast() }
+
+    /// Keep `array`'s memory for `takeSpare` (small ones, a few at most).
+    func giveBack(_ array: consuming [UInt8]) {
+        guard array.capacity > 0, array.capacity <= Self.maxSpareBytes, spares.count < Self.maxSpares else { return }
+        array.removeAll(keepingCapacity: true)
+        spares.append(consume array)
+    }
+
     /// Forget every stored value; keeps the first block for reuse.
     func reset() {
         guard used > 0 || blocks.count > 1 else { return }

@@ -28,6 +28,7 @@ let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) ->
     guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
     unowned(unsafe) let run = handle.takeUnretainedValue()
     guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
+    if run.metadata.capacity == 0 { run.metadata.adopt(run.arena.takeSpare()) }
     run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer)
     return GW_OK
 }

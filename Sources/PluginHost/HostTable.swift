@@ -205,15 +205,25 @@ private func mutateHeaders(_ run: FilterChainRun, _ dir: gw_direction, _ body: (
 
 /// A header change the line form carries (`HeaderLines`): true if done. A framing
 /// or hop-by-hop name (or a request's Host) turns the head into NIO's type instead.
-private func editLines(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ edit: (inout HeaderLines) -> Void) -> Bool {
+/// `adds`: the edit may add a line (then a spare array of the loop's holds them).
+private func editLines(
+    _ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, adds: Bool = true, _ edit: (inout HeaderLines) -> Void
+) -> Bool {
     if isRequest(dir) {
         guard run.requestBytes != nil, !HeaderLines.affectsFraming(name.buffer, request: true) else { return false }
+        if adds { provideAddedLines(&run.requestBytes!.lines, run.arena) }
         edit(&run.requestBytes!.lines)
         return true
     }
     guard run.responseBytes != nil, !HeaderLines.affectsFraming(name.buffer) else { return false }
+    if adds { provideAddedLines(&run.responseBytes!.lines, run.arena) }
     edit(&run.responseBytes!.lines)
     return true
+}
+
+@inline(__always)
+private func provideAddedLines(_ lines: inout HeaderLines, _ arena: HookArena) {
+    if lines.addedLines.capacity == 0 { lines.adopt(arena.takeSpare()) }
 }
 
 /// The lines of a direction's head, if it is in line form.
@@ -303,7 +313,7 @@ private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
     unowned(unsafe) let run = handle.takeUnretainedValue()
-    if editLines(run, dir, name, { $0.remove(name: name.buffer) }) { return GW_OK }
+    if editLines(run, dir, name, adds: false, { $0.remove(name: name.buffer) }) { return GW_OK }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
     }

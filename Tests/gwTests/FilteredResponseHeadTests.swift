@@ -86,5 +86,28 @@ extension EndToEnd {
                 #expect(response.header("content-length") == "3")
             }
         }
+
+        /// Added lines live in arrays the loop hands from one finished run to the next
+        /// (`HookArena.giveBack`): responses of two routes, alternating on one
+        /// connection, must each carry their own route's additions and nothing else.
+        @Test func addedLinesDoNotCarryOverBetweenRequests() async throws {
+            let a = "[{plugin: transform, config: {response: {headers: {add: {x-a: one, x-a-long: \"\(String(repeating: "a", count: 300))\"}}}}}]"
+            let b = "[{plugin: transform, config: {response: {headers: {set: {x-b: two}}}}}]"
+            let yaml = { (port: Int) in
+                gatewayYAML(upstreamPort: port, routes: proxyRoute(name: "a", prefix: "/a/", filters: a) + "\n" + proxyRoute(name: "b", prefix: "/b/", filters: b))
+            }
+            try await withProxy(.fixed(200, body: "ok", headers: [("content-type", "text/plain")]), yaml: yaml) { _, gw in
+                let client = try await TestClient.connect(port: gw.port)
+                for i in 0..<8 {
+                    let onA = i % 3 != 1
+                    let response = try await client.request(.GET, onA ? "/a/\(i)" : "/b/\(i)", headers: [], body: .none, keepBody: true, timeout: .seconds(10))
+                    #expect(response.status == .ok && response.text == "ok")
+                    #expect(Self.view(response) == (onA
+                        ? ["content-type: text/plain", "x-a: one", "x-a-long: " + String(repeating: "a", count: 300)]
+                        : ["content-type: text/plain", "x-b: two"]), "request \(i)")
+                }
+                await client.close()
+            }
+        }
     }
 }

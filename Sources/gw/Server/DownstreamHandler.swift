@@ -173,6 +173,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         let exchange = Exchange(downstream: self, context: context, state: currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
         exchange.start(head, keepAlive: keepAlive, scan: scan)
+        // A proxied-only request keeps its head until it finishes (`exchangeFinished`).
+        if exchange.plain == nil { decoder.recycle(head) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -314,6 +316,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func exchangeFinished(_ finished: Exchange, keepAlive: Bool, lastWrite: EventLoopFuture<Void>?) {
         guard exchange === finished, let context else { return }
         exchange = nil
+        if let plain = finished.plain.take() { decoder.recycle(plain.head) }
         guard keepAlive && !gateway.isDraining else {
             if let lastWrite {
                 lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -145,7 +145,7 @@ final class Exchange {
             requestHeadersReady()
         } else {
             let info = StreamInfo(
-                scheme: downstream.scheme, clientAddress: downstream.clientAddress, requestID: requestID.string,
+                scheme: downstream.scheme, clientAddress: downstream.clientAddress, id: requestID,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run: FilterChainRun
             if let bytes = requestLines {

@@ -23,10 +23,12 @@ struct ReceivedRequestHead {
 
     /// `bytes`: the field bytes as described for `storage`, from offset `base`;
     /// `fields`: per field where its name and value start and where it ends, as
-    /// offsets of `bytes`.
+    /// offsets of `bytes`. `reusing`: an earlier head's storage (`takeStorage`),
+    /// written over when nothing else holds it, so a connection's requests share one
+    /// allocation.
     init(
         method: HTTPMethod, version: HTTPVersion, uri: String, bytes: UnsafeRawBufferPointer, base: Int,
-        fields: [(name: Int, value: Int, end: Int)]
+        fields: [(name: Int, value: Int, end: Int)], reusing spare: consuming [UInt8]? = nil
     ) {
         self.method = method
         self.version = version
@@ -34,18 +36,42 @@ struct ReceivedRequestHead {
         fieldCount = fields.count
         let length = bytes.count - base
         tableStart = length
-        storage = [UInt8](unsafeUninitializedCapacity: length + 8 * fields.count) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            if length > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[base...])) }
-            var offset = length
-            for field in fields {
-                raw.storeBytes(of: UInt32(field.value - base), toByteOffset: offset, as: UInt32.self)
-                raw.storeBytes(of: UInt32(field.end - base), toByteOffset: offset + 4, as: UInt32.self)
-                offset += 8
+        let count = length + 8 * fields.count
+        // Moved, not copied: a second reference would make the first write copy it.
+        var storage = (consume spare) ?? []
+        guard storage.capacity >= count else {
+            self.storage = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                Self.fill(UnsafeMutableRawBufferPointer(buffer), bytes: bytes, base: base, fields: fields)
+                initialized = count
             }
-            initialized = offset
+            return
+        }
+        // Same count first (no copy-on-write check per byte), then one pass over it;
+        // a storage still held elsewhere is copied by the first write, as any array.
+        if storage.count > count {
+            storage.removeLast(storage.count - count)
+        } else if storage.count < count {
+            storage.append(contentsOf: repeatElement(0, count: count - storage.count))
+        }
+        storage.withUnsafeMutableBytes { Self.fill($0, bytes: bytes, base: base, fields: fields) }
+        self.storage = consume storage
+    }
+
+    private static func fill(
+        _ raw: UnsafeMutableRawBufferPointer, bytes: UnsafeRawBufferPointer, base: Int, fields: [(name: Int, value: Int, end: Int)]
+    ) {
+        let length = bytes.count - base
+        if length > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[base...])) }
+        var offset = length
+        for field in fields {
+            raw.storeBytes(of: UInt32(field.value - base), toByteOffset: offset, as: UInt32.self)
+            raw.storeBytes(of: UInt32(field.end - base), toByteOffset: offset + 4, as: UInt32.self)
+            offset += 8
         }
     }
+
+    /// The storage, for the next head on the connection (`init(reusing:)`).
+    consuming func takeStorage() -> [UInt8] { storage }
 
     /// Each field's name and value bytes, in order.
     @inline(__always)

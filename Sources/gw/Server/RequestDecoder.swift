@@ -38,6 +38,8 @@ final class RequestDecoder {
     private var urlEnd = 0
     /// Per field: where its name starts, where its value starts (= name end), where it ends.
     private var fields: [(name: Int, value: Int, end: Int)] = []
+    /// A finished request's field storage (`recycle`), for the next head.
+    private var spareStorage: [UInt8]?
     private var phase = Phase.idle
     private var failure: HTTPParserError?
     /// What was wrong, for the 400 answer: llhttp's reason or one of gw's checks.
@@ -92,6 +94,14 @@ final class RequestDecoder {
         if failureReason.isEmpty, let reason = c_nio_llhttp_get_error_reason(parser) { failureReason = String(cString: reason) }
         failure = error
         return error
+    }
+
+    /// Keep a finished request's field storage for the next head (a connection's
+    /// requests then share one allocation). Larger ones are let go (idle connections
+    /// hold what is kept).
+    func recycle(_ head: consuming ReceivedRequestHead) {
+        let storage = head.takeStorage()
+        if spareStorage == nil && storage.capacity <= DownstreamHandler.keptHeadBufferBytes { spareStorage = storage }
     }
 
     /// The next part found by the last `feed`, moved out.
@@ -201,7 +211,7 @@ final class RequestDecoder {
         let head = scratch.withUnsafeBytes { bytes in
             ReceivedRequestHead(
                 method: method, version: version, uri: String(decoding: bytes[0..<urlEnd], as: UTF8.self), bytes: bytes,
-                base: urlEnd, fields: fields)
+                base: urlEnd, fields: fields, reusing: spareStorage.take())
         }
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
         inMessage = true

@@ -2,25 +2,27 @@ import NIOCore
 
 /// A request's id: the client's `x-request-id` when it sent a usable one, else 128
 /// random bits kept as two integers. Written into heads as 32 hex digits without a
-/// string; `string` makes one for the places that need it (filters, logs, errors).
-struct RequestID: CustomStringConvertible {
+/// string; `string` makes one for the places that need it (a filter asking for
+/// `GW_ATTR_REQUEST_ID`, logs, errors). Lives here so a filter run can keep it
+/// without a string (`StreamInfo.id`).
+public struct RequestID: Sendable, CustomStringConvertible {
     private let given: String?
     private let high: UInt64
     private let low: UInt64
 
-    init(given: String) {
+    public init(given: String) {
         self.given = given
         high = 0
         low = 0
     }
 
-    init(high: UInt64, low: UInt64) {
+    public init(high: UInt64, low: UInt64) {
         given = nil
         self.high = high
         self.low = low
     }
 
-    var string: String {
+    public var string: String {
         if let given { return given }
         return String(unsafeUninitializedCapacity: 32) { buffer in
             Self.writeHex(high, low, into: UnsafeMutableRawBufferPointer(buffer))
@@ -28,9 +30,9 @@ struct RequestID: CustomStringConvertible {
         }
     }
 
-    var description: String { string }
+    public var description: String { string }
 
-    func write(into buffer: inout ByteBuffer) {
+    public func write(into buffer: inout ByteBuffer) {
         if let given {
             buffer.writeString(given)
             return
