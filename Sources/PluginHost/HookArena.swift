@@ -59,7 +59,7 @@ public final class HookArena {
     /// with their capacity kept, for the next runs on the loop: a filtered request
     /// then allocates none of its own.
     private var spares: [[UInt8]] = []
-    private static let maxSpares = 64
+    private static let maxSpares = 256
     private static let maxSpareBytes = 4096
 
     /// An empty array with capacity, if one was given back.

@@ -43,18 +43,45 @@ public struct RequestID: Sendable, CustomStringConvertible {
         }
     }
 
-    /// 32 lowercase hex digits of `high` then `low` into the first 32 bytes of `out`.
+    /// How many bytes `write(to:)` writes.
+    public var byteCount: Int { given?.utf8.count ?? 32 }
+
+    /// Write the id's bytes (`byteCount` of them) at `out`.
+    public func write(to out: UnsafeMutableRawPointer) {
+        if let given {
+            var copy = given
+            copy.withUTF8 { utf8 in
+                if let start = utf8.baseAddress, utf8.count > 0 { out.copyMemory(from: start, byteCount: utf8.count) }
+            }
+            return
+        }
+        Self.writeHex(high, low, into: UnsafeMutableRawBufferPointer(start: out, count: 32))
+    }
+
+    /// 32 lowercase hex digits of `high` then `low` into the first 32 bytes of `out`,
+    /// eight digits per step (`hexDigits`).
     private static func writeHex(_ high: UInt64, _ low: UInt64, into out: UnsafeMutableRawBufferPointer) {
-        let digits: StaticString = "0123456789abcdef"
-        var value = high
-        for i in stride(from: 15, through: 0, by: -1) {
-            out[i] = digits.utf8Start[Int(value & 0xf)]
-            value >>= 4
-        }
-        value = low
-        for i in stride(from: 31, through: 16, by: -1) {
-            out[i] = digits.utf8Start[Int(value & 0xf)]
-            value >>= 4
-        }
+        precondition(out.count >= 32)
+        out.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: high >> 32)), toByteOffset: 0, as: UInt64.self)
+        out.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: high)), toByteOffset: 8, as: UInt64.self)
+        out.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: low >> 32)), toByteOffset: 16, as: UInt64.self)
+        out.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: low)), toByteOffset: 24, as: UInt64.self)
+    }
+
+    /// The eight lowercase hex digits of `value` as the bytes of a UInt64 laid out in
+    /// memory order (most significant digit first), without a loop: the nibbles are
+    /// spread one per byte, then '0' is added to each, and 'a' - '0' - 10 more to those
+    /// of 10 and up (a nibble n has n + 6 >= 16 exactly then).
+    @inline(__always)
+    static func hexDigits(_ value: UInt32) -> UInt64 {
+        var x = UInt64(value)
+        x = (x | x << 16) & 0x0000_FFFF_0000_FFFF
+        x = (x | x << 8) & 0x00FF_00FF_00FF_00FF
+        x = (x | x << 4) & 0x0F0F_0F0F_0F0F_0F0F
+        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        let ascii = x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
+        // Byte k holds nibble k, least significant first; stored as a UInt64, the most
+        // significant digit must come first in memory, on either byte order.
+        return ascii.littleEndian.byteSwapped
     }
 }

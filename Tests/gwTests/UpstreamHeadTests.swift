@@ -54,6 +54,12 @@ extension EndToEnd {
             Case(method: .PUT, path: "g", headers: [("host", "h.test"), ("expect", "100-continue")], body: .bytes(Array("put body".utf8))),
             Case(method: .DELETE, path: "h", headers: [("host", "h.test"), ("expect", "something-else")]),
             Case(path: "i", headers: [("x-no-host", "1")]),
+            // Long values and a method without a name of its own in the writers: heads
+            // are written into memory reserved once from a bound (`HeadWriter`).
+            Case(method: .RAW(value: "PURGE"), path: "j/" + String(repeating: "p", count: 2000), headers: [
+                ("host", String(repeating: "h", count: 900) + ".test"), ("x-forwarded-for", String(repeating: "1.2.3.4, ", count: 400) + "5.6.7.8"),
+                ("x-request-id", String(repeating: "r", count: 128)), ("x-long", String(repeating: "v", count: 3000)),
+            ]),
         ]
 
         @Test(arguments: ["preserve", "target", "fixed.example:9000"])

@@ -385,15 +385,22 @@ final class DownstreamHandler: ChannelDuplexHandler {
         var connection: StaticString?
 
         /// gw's lines at the end of a proxied head: its request id, then `Connection`.
-        func write(into buffer: inout ByteBuffer) {
-            buffer.writeStaticString("x-request-id: ")
-            requestID.write(into: &buffer)
-            buffer.writeStaticString("\r\n")
+        func write(into out: inout HeadWriter) {
+            out.put("x-request-id: ")
+            out.put(requestID)
+            out.put("\r\n")
             if let connection {
-                buffer.writeStaticString("connection: ")
-                buffer.writeStaticString(connection)
-                buffer.writeStaticString("\r\n")
+                out.put("connection: ")
+                out.put(connection)
+                out.put("\r\n")
             }
+        }
+
+        /// At least what `write` writes.
+        var bound: Int { 32 + requestID.byteCount + (connection?.utf8CodeUnitCount ?? 0) }
+
+        func write(into buffer: inout ByteBuffer) {
+            buffer.writeHead(reserving: bound) { write(into: &$0) }
         }
     }
 
@@ -475,17 +482,21 @@ final class DownstreamHandler: ChannelDuplexHandler {
         chunkedResponse = false
         var buffer = headBuffer.take() ?? context.channel.allocator.buffer(capacity: 512)
         buffer.clear()
-        head.bytes.withUnsafeReadableBytes { bytes in
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
-            if let removed = edits?.lines.removedLines, removed != 0 {
-                head.forEachKeptLine(bytes, removing: removed) { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
-            } else {
-                head.forEachKeptRange { range in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+        // The kept lines are a subset of the received head.
+        let bound = head.bytes.readableBytes + (edits?.lines.addedLines.count ?? 0) + proxied.bound + 2
+        buffer.writeHead(reserving: bound) { out in
+            head.bytes.withUnsafeReadableBytes { bytes in
+                out.put(UnsafeRawBufferPointer(rebasing: bytes[0..<head.statusLineLength]))
+                if let removed = edits?.lines.removedLines, removed != 0 {
+                    head.forEachKeptLine(bytes, removing: removed) { range in out.put(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+                } else {
+                    head.forEachKeptRange { range in out.put(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+                }
             }
+            if let added = edits?.lines.addedLines, !added.isEmpty { out.put(added) }
+            proxied.write(into: &out)
+            out.put("\r\n")
         }
-        if let added = edits?.lines.addedLines, !added.isEmpty { buffer.writeBytes(added) }
-        proxied.write(into: &buffer)
-        buffer.writeStaticString("\r\n")
         heldHead = buffer
     }
 

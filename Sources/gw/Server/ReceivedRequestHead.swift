@@ -144,21 +144,28 @@ extension ReceivedRequestHead {
         let chunked = !hasLength && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
         let dropHost = lines.host != nil
         let dropExpect = scan.expectsContinue
-        buffer.reserveCapacity(minimumWritableBytes: storage.count + lines.uri.utf8.count + 256)
-        buffer.writeString(method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(lines.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        if let host = lines.host ?? (scan.host == nil ? lines.defaultHost : nil) {
-            buffer.writeStaticString("host: ")
-            buffer.writeString(host)
-            buffer.writeStaticString("\r\n")
+        let host = lines.host ?? (scan.host == nil ? lines.defaultHost : nil)
+        // The kept fields fit in `storage` (its 8 table bytes per field cover ": " and
+        // CRLF); the fixed text here is under 64 bytes.
+        let bound =
+            storage.count + HeadWriter.bound(method) + lines.uri.utf8.count + (host?.utf8.count ?? 0) + 64
+            + Self.forwardingLinesBound(scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
+        buffer.writeHead(reserving: bound) { out in
+            out.put(method)
+            out.put(" ")
+            out.put(lines.uri)
+            out.put(" HTTP/1.1\r\n")
+            if let host {
+                out.put("host: ")
+                out.put(host)
+                out.put("\r\n")
+            }
+            writeForwardedFields(into: &out, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) { _ in }
+            Self.writeForwardingLines(
+                into: &out, scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
+            if chunked { out.put("transfer-encoding: chunked\r\n") }
+            out.put("\r\n")
         }
-        writeForwardedFields(into: &buffer, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) { _ in }
-        Self.writeForwardingLines(
-            into: &buffer, scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        buffer.writeStaticString("\r\n")
         return chunked
     }
 
@@ -166,17 +173,17 @@ extension ReceivedRequestHead {
     /// `written` sees each name written.
     @inline(__always)
     private func writeForwardedFields(
-        into buffer: inout ByteBuffer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool,
+        into out: inout HeadWriter, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool,
         _ written: (UnsafeRawBufferPointer) -> Void
     ) {
         forEachField { name, value in
             guard Self.forwards(name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: dropTransferEncoding) else {
                 return
             }
-            buffer.writeBytes(name)
-            buffer.writeStaticString(": ")
-            buffer.writeBytes(value)
-            buffer.writeStaticString("\r\n")
+            out.put(name)
+            out.put(": ")
+            out.put(value)
+            out.put("\r\n")
             written(name)
         }
     }
@@ -186,24 +193,30 @@ extension ReceivedRequestHead {
     /// Returns how many lines (3 or 4).
     @discardableResult
     static func writeForwardingLines(
-        into buffer: inout ByteBuffer, scan: RequestHeadScan, requestID: RequestID, clientAddress: String, scheme: String
+        into out: inout HeadWriter, scan: RequestHeadScan, requestID: RequestID, clientAddress: String, scheme: String
     ) -> Int {
-        buffer.writeStaticString("x-request-id: ")
-        requestID.write(into: &buffer)
-        buffer.writeStaticString("\r\nx-forwarded-for: ")
+        out.put("x-request-id: ")
+        out.put(requestID)
+        out.put("\r\nx-forwarded-for: ")
         if let forwardedFor = scan.forwardedFor {
-            buffer.writeString(forwardedFor)
-            buffer.writeStaticString(", ")
+            out.put(forwardedFor)
+            out.put(", ")
         }
-        buffer.writeString(clientAddress)
-        buffer.writeStaticString("\r\nx-forwarded-proto: ")
-        buffer.writeString(scheme)
-        buffer.writeStaticString("\r\n")
+        out.put(clientAddress)
+        out.put("\r\nx-forwarded-proto: ")
+        out.put(scheme)
+        out.put("\r\n")
         guard let host = scan.host, !scan.hasForwardedHost else { return 3 }
-        buffer.writeStaticString("x-forwarded-host: ")
-        buffer.writeString(host)
-        buffer.writeStaticString("\r\n")
+        out.put("x-forwarded-host: ")
+        out.put(host)
+        out.put("\r\n")
         return 4
+    }
+
+    /// At least what `writeForwardingLines` writes (its fixed text is 76 bytes).
+    static func forwardingLinesBound(scan: RequestHeadScan, requestID: RequestID, clientAddress: String, scheme: String) -> Int {
+        96 + requestID.byteCount + (scan.forwardedFor?.utf8.count ?? 0) + clientAddress.utf8.count + scheme.utf8.count
+            + (scan.host?.utf8.count ?? 0)
     }
 
     /// Whether a proxy passes on a received field named `name`: not a hop-by-hop
@@ -231,15 +244,18 @@ extension ReceivedRequestHead {
     ) -> RequestHeadBytes? {
         guard fieldCount + 4 <= HeaderLines.maxLines else { return nil }
         // The caller gives it cleared: the lines start at its first readable byte.
-        buffer.reserveCapacity(minimumWritableBytes: storage.count + 8 * fieldCount + 160)
         var count = 0
         // Name lengths present, gw's lines included (x-request-id, x-forwarded-for/-proto/-host).
         var nameLengths = HeaderLines.lengthBit(12) | HeaderLines.lengthBit(15) | HeaderLines.lengthBit(17) | HeaderLines.lengthBit(16)
-        writeForwardedFields(into: &buffer, dropHost: false, dropExpect: scan.expectsContinue, dropTransferEncoding: false) { name in
-            nameLengths |= HeaderLines.lengthBit(name.count)
-            count += 1
+        // The fields fit in `storage`, as in `writeUpstreamHead`.
+        let bound = storage.count + Self.forwardingLinesBound(scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
+        buffer.writeHead(reserving: bound) { out in
+            writeForwardedFields(into: &out, dropHost: false, dropExpect: scan.expectsContinue, dropTransferEncoding: false) { name in
+                nameLengths |= HeaderLines.lengthBit(name.count)
+                count += 1
+            }
+            count += Self.writeForwardingLines(into: &out, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         }
-        count += Self.writeForwardingLines(into: &buffer, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count, nameLengths: nameLengths) else { return nil }
         return RequestHeadBytes(lines: lines, method: method, uri: uri, version: .http1_1)
     }
@@ -278,33 +294,39 @@ extension RequestHeadBytes {
     /// whether the body goes chunked.
     func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, host: String?, defaultHost: String) -> Bool {
         let chunked = scan.contentLength == nil && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
-        buffer.reserveCapacity(minimumWritableBytes: lines.bytes.readableBytes + lines.addedLines.count + uri.utf8.count + 128)
-        buffer.writeString(method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        if let host = host ?? (scan.host == nil ? defaultHost : nil) {
-            buffer.writeStaticString("host: ")
-            buffer.writeString(host)
-            buffer.writeStaticString("\r\n")
-        }
         let dropHost = host != nil
+        let hostLine = host ?? (scan.host == nil ? defaultHost : nil)
+        // The kept lines are a subset of the lines' bytes; the fixed text is under 64 bytes.
+        let bound =
+            lines.bytes.readableBytes + lines.addedLines.count + HeadWriter.bound(method) + uri.utf8.count
+            + (hostLine?.utf8.count ?? 0) + 64
         let removed = lines.removedLines
-        lines.bytes.withUnsafeReadableBytes { raw in
-            var line = 0
-            HeaderLines.forEachName(raw, from: lines.start) { name, range in
-                defer { line += 1 }
-                if removed & (1 << UInt64(line)) != 0 { return }
-                switch name.count {
-                case 4 where dropHost && lowercaseEquals(name, "host"): return
-                case 17 where lowercaseEquals(name, "transfer-encoding"): return
-                default: buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[range]))
+        buffer.writeHead(reserving: bound) { out in
+            out.put(method)
+            out.put(" ")
+            out.put(uri)
+            out.put(" HTTP/1.1\r\n")
+            if let hostLine {
+                out.put("host: ")
+                out.put(hostLine)
+                out.put("\r\n")
+            }
+            lines.bytes.withUnsafeReadableBytes { raw in
+                var line = 0
+                HeaderLines.forEachName(raw, from: lines.start) { name, range in
+                    defer { line += 1 }
+                    if removed & (1 << UInt64(line)) != 0 { return }
+                    switch name.count {
+                    case 4 where dropHost && lowercaseEquals(name, "host"): return
+                    case 17 where lowercaseEquals(name, "transfer-encoding"): return
+                    default: out.put(UnsafeRawBufferPointer(rebasing: raw[range]))
+                    }
                 }
             }
+            if !lines.addedLines.isEmpty { out.put(lines.addedLines) }
+            if chunked { out.put("transfer-encoding: chunked\r\n") }
+            out.put("\r\n")
         }
-        if !lines.addedLines.isEmpty { buffer.writeBytes(lines.addedLines) }
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        buffer.writeStaticString("\r\n")
         return chunked
     }
 }
