@@ -157,10 +157,19 @@ public final class FilterChainRun {
         // One allocation for the two direction states, the two current bodies and the
         // instances, from malloc (16-byte aligned, more than they need): Swift's
         // `allocate` always takes the aligned allocator (posix_memalign) on Linux.
-        let stateBytes = 2 * MemoryLayout<DirectionState>.stride
-        let bodyBytes = 2 * MemoryLayout<ByteBuffer?>.stride
-        let byteCount = stateBytes + bodyBytes + max(chain.filters.count, 1) * MemoryLayout<UnsafeMutableRawPointer?>.stride
-        guard let memory = malloc(byteCount) else { fatalError("out of memory") }
+        // Runs of chains up to `pooledFilters` long take a block of one size, which the
+        // loop's arena keeps when the run goes (`deinit`) for the next run.
+        let stateBytes = Self.stateBytes
+        let bodyBytes = Self.bodyBytes
+        let pooled = chain.filters.count <= Self.pooledFilters
+        let memory: UnsafeMutableRawPointer
+        if pooled, let spare = self.arena.takeRunBlock() {
+            memory = spare
+        } else {
+            let byteCount = pooled ? Self.pooledBlockBytes : stateBytes + bodyBytes + chain.filters.count * MemoryLayout<UnsafeMutableRawPointer?>.stride
+            guard let fresh = malloc(byteCount) else { fatalError("out of memory") }
+            memory = fresh
+        }
         directions = memory.bindMemory(to: DirectionState.self, capacity: 2)
         currentBody = (memory + stateBytes).bindMemory(to: ByteBuffer?.self, capacity: 2)
         instances = (memory + stateBytes + bodyBytes).bindMemory(to: UnsafeMutableRawPointer?.self, capacity: max(chain.filters.count, 1))
@@ -198,8 +207,18 @@ public final class FilterChainRun {
         directions.deinitialize(count: 2)
         currentBody.deinitialize(count: 2)
         // `directions` is the start of the one allocation (see init).
-        free(UnsafeMutableRawPointer(directions))
+        if chain.filters.count <= Self.pooledFilters && loop.inEventLoop {
+            arena.giveBackRunBlock(UnsafeMutableRawPointer(directions))
+        } else {
+            free(UnsafeMutableRawPointer(directions))
+        }
     }
+
+    // Computed, not stored: constants without a lazy-initialization check per use.
+    static var stateBytes: Int { 2 * MemoryLayout<DirectionState>.stride }
+    static var bodyBytes: Int { 2 * MemoryLayout<ByteBuffer?>.stride }
+    static var pooledFilters: Int { 8 }
+    static var pooledBlockBytes: Int { stateBytes + bodyBytes + pooledFilters * MemoryLayout<UnsafeMutableRawPointer?>.stride }
 
     @inline(__always)
     func isSkipped(_ index: Int) -> Bool { index < skippedFlags.count && skippedFlags[index] }

@@ -1,5 +1,11 @@
 import CGatewayPlugin
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Memory for "hook-borrowed" views handed to plugins: values are copied in, never
 /// moved, and the whole arena is recycled when the outermost hook returns.
 ///
@@ -14,6 +20,19 @@ public final class HookArena {
 
     deinit {
         for block in blocks { block.deallocate() }
+        for block in spareRunBlocks { free(block) }
+    }
+
+    /// Memory of finished runs' state (`FilterChainRun.init`), all of one size, for
+    /// the next runs on the loop. At most as many as a loop has runs in one batch of
+    /// events is useful; more would only hold memory.
+    private var spareRunBlocks: [UnsafeMutableRawPointer] = []
+
+    func takeRunBlock() -> UnsafeMutableRawPointer? { spareRunBlocks.popLast() }
+
+    /// Keep `block` (from `malloc`, `FilterChainRun.pooledBlockBytes`) or free it.
+    func giveBackRunBlock(_ block: UnsafeMutableRawPointer) {
+        if spareRunBlocks.count < Self.maxSpares { spareRunBlocks.append(block) } else { free(block) }
     }
 
     /// Copy `bytes` and return a view that stays valid until `reset()`.
