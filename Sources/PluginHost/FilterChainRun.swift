@@ -287,8 +287,8 @@ public final class FilterChainRun {
         guard !terminated else { return }
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
-        head.lines.forEachField { name, value in
-            guard name.count == 12, equalBytesIgnoringCase(name, "content-type") else { return true }
+        let contentType: StaticString = "content-type"
+        head.lines.forEachValue(named: UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount)) { value in
             if value.count >= 17, equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream") {
                 directions[d].isEventStream = true
             }

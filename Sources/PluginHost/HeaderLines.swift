@@ -32,6 +32,10 @@ public struct HeaderLines {
     /// whose length is absent is not searched for (most sets add a header that is
     /// not there).
     public private(set) var nameLengths: UInt64
+    /// The part of `nameLengths` of the received lines, and of the added ones: a name
+    /// only added is not searched for among the received lines, and the reverse.
+    private let receivedNameLengths: UInt64
+    private var addedNameLengths: UInt64 = 0
 
     /// Lines the removal mask can address.
     public static let maxLines = 64
@@ -43,6 +47,7 @@ public struct HeaderLines {
         self.bytes = bytes
         self.start = start
         self.nameLengths = nameLengths
+        receivedNameLengths = nameLengths
     }
 
     /// The `nameLengths` bit of a name `count` bytes long.
@@ -75,14 +80,48 @@ public struct HeaderLines {
         }
     }
 
+    /// The values of the fields named `name` (any case) as they now stand, in order:
+    /// lines are told apart by name first (and their ends found with `memchr`), a
+    /// value is read only where the name matches. `body` returns false to stop.
+    public func forEachValue(named name: UnsafeRawBufferPointer, _ body: (_ value: UnsafeRawBufferPointer) -> Bool) {
+        let bit = Self.lengthBit(name.count)
+        var going = true
+        if receivedNameLengths & bit != 0 {
+            bytes.withUnsafeReadableBytes { raw in
+                var line = 0
+                Self.forEachName(raw, from: start) { fieldName, range in
+                    defer { line += 1 }
+                    guard going, removedLines & (1 << UInt64(line)) == 0, equalBytesIgnoringCase(fieldName, name) else { return }
+                    going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+                }
+            }
+        }
+        guard going, addedNameLengths & bit != 0 else { return }
+        addedLines.withUnsafeBytes { raw in
+            Self.forEachName(raw, from: 0) { fieldName, range in
+                guard going, equalBytesIgnoringCase(fieldName, name) else { return }
+                going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+            }
+        }
+    }
+
+    /// The value of the validated line `line` (with its CRLF) whose name is
+    /// `nameCount` bytes: after the colon, without surrounding spaces and tabs.
+    @inline(__always)
+    static func value(_ raw: UnsafeRawBufferPointer, line: Range<Int>, nameCount: Int) -> UnsafeRawBufferPointer {
+        var from = line.lowerBound + nameCount + 1
+        var to = line.upperBound - 2
+        while from < to && (raw[from] == 32 || raw[from] == 9) { from += 1 }
+        while to > from && (raw[to - 1] == 32 || raw[to - 1] == 9) { to -= 1 }
+        return UnsafeRawBufferPointer(rebasing: raw[from..<to])
+    }
+
     /// The first value of the field `name` (any case), as a string.
     public func first(_ name: String) -> String? {
         var found: String?
         var name = name
         name.withUTF8 { wanted in
-            guard mayContain(UnsafeRawBufferPointer(wanted)) else { return }
-            forEachField { field, value in
-                guard equalBytesIgnoringCase(field, UnsafeRawBufferPointer(wanted)) else { return true }
+            forEachValue(named: UnsafeRawBufferPointer(wanted)) { value in
                 found = String(decoding: value, as: UTF8.self)
                 return false
             }
@@ -103,17 +142,19 @@ public struct HeaderLines {
 
     /// Remove every field named `name` (ASCII case-insensitive).
     public mutating func remove(name: UnsafeRawBufferPointer) {
-        guard mayContain(name) else { return }
-        var mask = removedLines
-        bytes.withUnsafeReadableBytes { raw in
-            var line = 0
-            Self.forEachName(raw, from: start) { fieldName, _ in
-                if equalBytesIgnoringCase(fieldName, name) { mask |= 1 << UInt64(line) }
-                line += 1
+        let bit = Self.lengthBit(name.count)
+        if receivedNameLengths & bit != 0 {
+            var mask = removedLines
+            bytes.withUnsafeReadableBytes { raw in
+                var line = 0
+                Self.forEachName(raw, from: start) { fieldName, _ in
+                    if equalBytesIgnoringCase(fieldName, name) { mask |= 1 << UInt64(line) }
+                    line += 1
+                }
             }
+            removedLines = mask
         }
-        removedLines = mask
-        guard !addedLines.isEmpty else { return }
+        guard !addedLines.isEmpty, addedNameLengths & bit != 0 else { return }
         var kept: [UInt8]?
         addedLines.withUnsafeBytes { raw in
             Self.forEachName(raw, from: 0) { fieldName, line in
@@ -144,6 +185,7 @@ public struct HeaderLines {
     /// no CR, LF or NUL).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         nameLengths |= Self.lengthBit(name.count)
+        addedNameLengths |= Self.lengthBit(name.count)
         // The size metadata reserves too: the loop hands the same spare arrays to both.
         if addedLines.isEmpty { addedLines.reserveCapacity(256) }
         addedLines.append(contentsOf: name)

@@ -244,12 +244,11 @@ private let hostHeaderGet:
                 }
                 var seen = 0
                 var found: UnsafeRawBufferPointer?
-                head.forEachField { fieldName, value in
-                    if equalBytesIgnoringCase(fieldName, wanted) {
-                        if seen == index { found = run.arena.store(value) }
-                        seen += 1
-                    }
-                    return true
+                head.forEachValue(named: wanted) { value in
+                    if seen == index { found = run.arena.store(value) }
+                    seen += 1
+                    // The count is asked for: every match is counted.
+                    return found == nil || countOut != nil
                 }
                 countOut?.pointee = seen
                 guard let found else { return GW_E_NOT_FOUND }

@@ -34,6 +34,37 @@ import Testing
         #expect(Self.fields(head) == ["Server=up", "X-A=1", "content-type=text/plain", "x-a=2", "Content-Length=3"])
     }
 
+    static func values(_ head: HeaderLines, _ name: String) -> [String] {
+        var out: [String] = []
+        Array(name.utf8).withUnsafeBytes { wanted in
+            head.forEachValue(named: wanted) { value in
+                out.append(String(decoding: value, as: UTF8.self))
+                return true
+            }
+        }
+        return out
+    }
+
+    /// `forEachValue` finds lines by name alone and reads only the matching values:
+    /// it must agree with the full walk, trimmed values, removals and additions included.
+    @Test func valuesByNameAgreeWithTheFullWalk() {
+        var head = Self.make("HTTP/1.1 200 OK\r\nX-A: 1\r\nx-b:\t two\t\r\nX-a:\r\nx-a:  3 \r\n\r\n", lines: 4)
+        #expect(Self.values(head, "x-a") == ["1", "", "3"])
+        #expect(Self.values(head, "X-B") == ["two"])
+        #expect(Self.values(head, "x-c").isEmpty)
+        Self.edit(&head, remove: "x-a")
+        Self.edit(&head, add: "x-a", "added")
+        Self.edit(&head, add: "x-c", " c ")
+        #expect(Self.values(head, "x-a") == ["added"])
+        #expect(Self.values(head, "x-c") == ["c"], "an added value reads trimmed, as a received one")
+        #expect(Self.values(head, "x-b") == ["two"])
+        #expect(Self.fields(head) == ["x-b=two", "x-a=added", "x-c=c"])
+        // A name only among the added lines is removed from them without touching the rest.
+        Self.edit(&head, remove: "x-c")
+        #expect(Self.fields(head) == ["x-b=two", "x-a=added"])
+        #expect(head.removedLines == 0b1101)
+    }
+
     @Test func removalIsByNameInAnyCaseAndAddedLinesFollowTheReceivedOnes() {
         var head = Self.make()
         Self.edit(&head, remove: "x-a")
