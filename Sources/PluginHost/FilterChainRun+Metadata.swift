@@ -17,17 +17,10 @@ public struct StreamMetadata: Sendable {
     var capacity: Int { bytes.capacity }
 
     /// Use `spare` (empty) as the storage: a loop's finished run gave it back.
-    mutating func adopt(_ spare: consuming [UInt8]?) {
-        // Moved in: a second reference would make the first write copy it.
-        if bytes.isEmpty, spare != nil { bytes = (consume spare)! }
-    }
+    mutating func adopt(_ spare: consuming [UInt8]?) { bytes.adoptSpare(spare) }
 
     /// The storage, leaving this empty (for `HookArena.giveBack`).
-    mutating func takeStorage() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &bytes)
-        return taken
-    }
+    mutating func takeStorage() -> [UInt8] { bytes.takeAll() }
 
     /// Set `key` ("namespace.name") to `value`.
     public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>) {

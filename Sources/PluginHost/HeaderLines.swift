@@ -169,17 +169,10 @@ public struct HeaderLines {
     }
 
     /// Hold added lines in `spare` (empty, with capacity) instead of a new array.
-    mutating func adopt(_ spare: consuming [UInt8]?) {
-        // Moved in: a second reference would make the first append copy it.
-        if addedLines.isEmpty, spare != nil { addedLines = (consume spare)! }
-    }
+    mutating func adopt(_ spare: consuming [UInt8]?) { addedLines.adoptSpare(spare) }
 
     /// The added lines' memory, leaving none (for `HookArena.giveBack`).
-    mutating func takeAdded() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &addedLines)
-        return taken
-    }
+    mutating func takeAdded() -> [UInt8] { addedLines.takeAll() }
 
     /// Append a field (the caller checked that the name is a token and the value has
     /// no CR, LF or NUL).

@@ -98,3 +98,18 @@ public final class HookArena {
         used = 0
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Become `spare` (an empty array with capacity, `HookArena.takeSpare`) if this is
+    /// empty. Moved in, not copied: a second reference would make the first write copy it.
+    mutating func adoptSpare(_ spare: consuming [UInt8]?) {
+        if isEmpty, spare != nil { self = (consume spare)! }
+    }
+
+    /// This array's memory, leaving it empty (for `HookArena.giveBack`).
+    mutating func takeAll() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &self)
+        return taken
+    }
+}

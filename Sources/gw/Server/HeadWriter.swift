@@ -87,3 +87,31 @@ extension ByteBuffer {
         }
     }
 }
+
+extension DownstreamHandler {
+    /// What the proxy changes in an upstream's response head as it writes it.
+    struct ProxiedHead {
+        var requestID: RequestID
+        /// gw's own `Connection` header (the upstream's is hop-by-hop).
+        var connection: StaticString?
+
+        /// gw's lines at the end of a proxied head: its request id, then `Connection`.
+        func write(into out: inout HeadWriter) {
+            out.put("x-request-id: ")
+            out.put(requestID)
+            out.put("\r\n")
+            if let connection {
+                out.put("connection: ")
+                out.put(connection)
+                out.put("\r\n")
+            }
+        }
+
+        /// At least what `write` writes.
+        var bound: Int { 32 + requestID.byteCount + (connection?.utf8CodeUnitCount ?? 0) }
+
+        func write(into buffer: inout ByteBuffer) {
+            buffer.writeHead(reserving: bound) { write(into: &$0) }
+        }
+    }
+}
