@@ -25,11 +25,14 @@ final class Sink: FilterChainRunDelegate {
     func filterRun(_ run: FilterChainRun, reset reason: String, status: HTTPResponseStatus) { fatalError(reason) }
 }
 
-/// Nanoseconds per iteration: the best of 5 rounds of `iterations`.
+/// `GW_BENCH_ROUNDS`: rounds per measure (default 5; more to profile one row with perf).
+let rounds = getenv("GW_BENCH_ROUNDS").flatMap { Int(String(cString: $0)) } ?? 5
+
+/// Nanoseconds per iteration: the best of `rounds` rounds of `iterations`.
 func measure(iterations: Int, _ body: () -> Void) -> Double {
     for _ in 0..<(iterations / 10) { body() }
     var best = Double.infinity
-    for _ in 0..<5 {
+    for _ in 0..<rounds {
         let start = ContinuousClock.now
         for _ in 0..<iterations { body() }
         let elapsed = ContinuousClock.now - start
@@ -67,8 +70,7 @@ for (name, value) in [
     ("host", "api.example.com"), ("user-agent", "bench/1.0"), ("accept", "application/json"),
     ("authorization", "Bearer sk-bench-0123456789"), ("x-bench", "value"), ("x-request-id", "0123456789abcdef"),
 ] { head.headers.add(name: name, value: value) }
-let response = HTTPResponseHead(
-    version: .http1_1, status: .ok, headers: HTTPHeaders([("content-type", "application/json"), ("content-length", "100")]))
+let response = responseBytes([("content-type", "application/json"), ("content-length", "100")])
 let body = ByteBuffer(string: String(repeating: "x", count: 100))
 let arena = HookArena()
 let info = StreamInfo(scheme: "http", clientAddress: "127.0.0.1", requestID: "0123456789abcdef", routeName: "bench", upstreamName: "up")
@@ -77,32 +79,66 @@ func filter(_ plugin: LoadedPlugin, _ json: String) throws -> ConfiguredFilter {
     try ConfiguredFilter(plugin: plugin, name: nil, configJSON: json, failureMode: .closed, pauseTimeout: .seconds(30))
 }
 
+/// Heads in the form the server gives a filter run: header lines as bytes (what
+/// `Exchange` builds for a filtered route), changes kept as a delta beside them.
+func requestBytes(_ head: HTTPRequestHead) -> RequestHeadBytes {
+    var buffer = ByteBuffer()
+    var nameLengths: UInt64 = 0
+    for (name, value) in head.headers {
+        buffer.writeString("\(name): \(value)\r\n")
+        nameLengths |= HeaderLines.lengthBit(name.utf8.count)
+    }
+    let lines = HeaderLines(bytes: buffer, start: 0, lineCount: head.headers.count, nameLengths: nameLengths)!
+    return RequestHeadBytes(lines: lines, method: head.method, uri: head.uri, version: head.version)
+}
+
+func responseBytes(_ fields: [(String, String)]) -> ResponseHeadBytes {
+    let statusLine = "HTTP/1.1 200 OK\r\n"
+    var buffer = ByteBuffer(string: statusLine)
+    var nameLengths: UInt64 = 0
+    for (name, value) in fields {
+        buffer.writeString("\(name): \(value)\r\n")
+        nameLengths |= HeaderLines.lengthBit(name.utf8.count)
+    }
+    buffer.writeString("\r\n")
+    return ResponseHeadBytes(
+        bytes: buffer, statusLineLength: statusLine.utf8.count, status: 200, version: .http1_1, lineCount: fields.count,
+        nameLengths: nameLengths)!
+}
+
 @MainActor
 func perRequest(_ chain: FilterChain, head: HTTPRequestHead = head) -> Double {
-    measure(iterations: 200_000) {
-        let run = FilterChainRun(chain: chain, loop: loop, requestHead: head, info: info, services: services, bufferLimit: 1 << 20, arena: arena)
+    let request = requestBytes(head)
+    return measure(iterations: 200_000) {
+        let run = FilterChainRun(
+            chain: chain, loop: loop, requestBytes: request, info: info, services: services, bufferLimit: 1 << 20, arena: arena)
         run.delegate = sink
         run.start(endOfStream: true)
-        run.startResponse(response, endOfStream: false)
+        run.startResponse(bytes: response, endOfStream: false)
         run.responseBody(body, end: true)
         run.finish()
     }
 }
 
+// `GW_BENCH_ONLY=chain`: the built-in chain's row alone (to profile it, with
+// GW_BENCH_ROUNDS raised).
+let onlyChain = getenv("GW_BENCH_ONLY").map { String(cString: $0) } == "chain"
 let empty = perRequest(FilterChain(filters: []))
-let noop = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"noop"}"#)]))
-let get = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"get"}"#)]))
-let set = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"set"}"#)]))
-let fourOps = perRequest(FilterChain(filters: try ["noop", "get", "set", "getset"].map { try filter(ops, "{\"op\":\"\($0)\"}") }))
-
-var rows: [(String, Double)] = [
-    ("one hook call through the C ABI (plain-C plugin, no host call)", hookNs),
-    ("request through an empty chain (baseline: run object, no filters)", empty),
-    ("+ 1 no-op filter (filter_new, 2 hooks, filter_destroy)", noop - empty),
-    ("+ 1 filter reading a request header (header_get)", get - empty),
-    ("+ 1 filter setting a response header (header_set)", set - empty),
-    ("+ 4 C filters (noop, get, set, get+set)", fourOps - empty),
-]
+var rows: [(String, Double)] = []
+if !onlyChain {
+    let noop = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"noop"}"#)]))
+    let get = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"get"}"#)]))
+    let set = perRequest(FilterChain(filters: [try filter(ops, #"{"op":"set"}"#)]))
+    let fourOps = perRequest(FilterChain(filters: try ["noop", "get", "set", "getset"].map { try filter(ops, "{\"op\":\"\($0)\"}") }))
+    rows = [
+        ("one hook call through the C ABI (plain-C plugin, no host call)", hookNs),
+        ("request through an empty chain (baseline: run object, no filters)", empty),
+        ("+ 1 no-op filter (filter_new, 2 hooks, filter_destroy)", noop - empty),
+        ("+ 1 filter reading a request header (header_get)", get - empty),
+        ("+ 1 filter setting a response header (header_set)", set - empty),
+        ("+ 4 C filters (noop, get, set, get+set)", fourOps - empty),
+    ]
+}
 
 if arguments.count > 2 {
     let auth = try loader.load("auth")
@@ -115,6 +151,10 @@ if arguments.count > 2 {
         try filter(ops, #"{"op":"getset"}"#),
     ])
     rows.append(("+ auth + rate_limit + transform + 1 C filter (the built-in chain)", perRequest(builtin) - empty))
+    if onlyChain {
+        print("| \(rows[0].0) | \((rows[0].1 * 10).rounded() / 10) |")
+        exit(0)
+    }
     // Each built-in filter alone: its own per-request cost on top of the empty chain.
     var jwtHead = head
     jwtHead.headers.replaceOrAdd(
