@@ -14,9 +14,20 @@ final class TransformFilter: FilterFactory, StreamFilter {
     }
 
     /// Body hooks are registered for every transform filter (the hook table is per
-    /// plugin, not per config); a filter without body edits returns `.continue` from
-    /// them at once.
+    /// plugin); each filter then declares what its own config does without
+    /// (`unusedHooks`), so on a host of ABI 1.2 or later a filter without body edits
+    /// is never called per chunk, and bodies stream past it. (An older host calls
+    /// them; they return `.continue` at once.)
     static let hooks: FilterHooks = [.requestHeaders, .requestBody, .responseHeaders, .responseBody]
+
+    var unusedHooks: FilterHooks {
+        var unused: FilterHooks = []
+        if !config.hasRequestWork { unused.insert(.requestHeaders) }
+        if config.requestBody == nil { unused.insert(.requestBody) }
+        if !config.hasResponseWork { unused.insert(.responseHeaders) }
+        if config.responseBody == nil { unused.insert(.responseBody) }
+        return unused
+    }
 
     func makeFilter(stream: Stream) -> (any StreamFilter)? {
         config.hasBodyEdits ? BodyEditingStream(config: config) : self

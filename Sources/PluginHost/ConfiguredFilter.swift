@@ -18,6 +18,8 @@ final class ConfigHandle: @unchecked Sendable {
     let plugin: LoadedPlugin
     var errors: [String] = []
     var inConfigNew = false
+    /// GW_HOOK_* bits the filter declared it does without (`config_skip_hooks`).
+    var skippedHooks: UInt64 = 0
 
     init(plugin: LoadedPlugin) {
         self.plugin = plugin
@@ -57,14 +59,9 @@ public final class ConfiguredFilter: @unchecked Sendable {
         self.name = name ?? plugin.name
         self.failureMode = failureMode
         self.pauseTimeout = pauseTimeout
-        self.table = plugin.table
         let handle = ConfigHandle(plugin: plugin)
         self.configHandle = handle
-        let features = plugin.activeFeatures
-        usesRequestBody = table.on_request_body != nil && features & UInt64(GW_FEATURE_REQUEST_BODY) != 0
-        usesResponseBody = table.on_response_body != nil && features & UInt64(GW_FEATURE_RESPONSE_BODY) != 0
-        usesSSE = table.on_response_sse_event != nil && features & UInt64(GW_FEATURE_SSE_EVENTS) != 0
-        guard let configNew = table.config_new else {
+        guard let configNew = plugin.table.config_new else {
             throw PluginLoadError(.invalidDescriptor, path: plugin.path, detail: "config_new missing")
         }
         handle.inConfigNew = true
@@ -81,6 +78,26 @@ public final class ConfiguredFilter: @unchecked Sendable {
             throw PluginLoadError(.configRejected, path: plugin.path, detail: "plugin \(plugin.name) rejected its config: \(message)")
         }
         self.config = object
+        // This filter's own copy of the plugin's table, without the hooks it declared
+        // it does without: the chain then never calls them, and a body no filter
+        // reads streams past them all.
+        let table = Self.table(plugin.table, skipping: handle.skippedHooks)
+        self.table = table
+        let features = plugin.activeFeatures
+        usesRequestBody = table.on_request_body != nil && features & UInt64(GW_FEATURE_REQUEST_BODY) != 0
+        usesResponseBody = table.on_response_body != nil && features & UInt64(GW_FEATURE_RESPONSE_BODY) != 0
+        usesSSE = table.on_response_sse_event != nil && features & UInt64(GW_FEATURE_SSE_EVENTS) != 0
+    }
+
+    static func table(_ table: gw_plugin_v1, skipping hooks: UInt64) -> gw_plugin_v1 {
+        var table = table
+        if hooks & GW_HOOK_REQUEST_HEADERS != 0 { table.on_request_headers = nil }
+        if hooks & GW_HOOK_REQUEST_BODY != 0 { table.on_request_body = nil }
+        if hooks & GW_HOOK_RESPONSE_HEADERS != 0 { table.on_response_headers = nil }
+        if hooks & GW_HOOK_RESPONSE_BODY != 0 { table.on_response_body = nil }
+        if hooks & GW_HOOK_RESPONSE_SSE_EVENT != 0 { table.on_response_sse_event = nil }
+        if hooks & GW_HOOK_STREAM_COMPLETE != 0 { table.on_stream_complete = nil }
+        return table
     }
 
     deinit {

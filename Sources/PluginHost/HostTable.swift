@@ -57,7 +57,8 @@ final class HostTable: @unchecked Sendable {
                 shared_gcra: { s, key, limits, count, cost, id in hostSharedGCRA(s, key, limits, count, cost, id) },
                 shared_incr: { s, key, delta, ttl, id in hostSharedIncr(s, key, delta, ttl, id) },
                 shared_get: { s, key, id in hostSharedGet(s, key, id) },
-                shared_set: { s, key, value, ttl, id in hostSharedSet(s, key, value, ttl, id) }
+                shared_set: { s, key, value, ttl, id in hostSharedSet(s, key, value, ttl, id) },
+                config_skip_hooks: hostConfigSkipHooks
             ))
     }
 }
@@ -143,6 +144,13 @@ private let hostConfigError: @convention(c) (OpaquePointer, gw_str) -> Void = { 
     let handle = ConfigHandle.from(c)
     guard handle.inConfigNew else { return }
     handle.errors.append(message.string)
+}
+
+private let hostConfigSkipHooks: @convention(c) (OpaquePointer, UInt64) -> gw_result = { c, hooks in
+    let handle = ConfigHandle.from(c)
+    guard handle.inConfigNew else { return GW_E_WRONG_CONTEXT }
+    handle.skippedHooks = hooks
+    return GW_OK
 }
 
 private let hostMetricDefine:

@@ -219,7 +219,7 @@ extension EndToEnd {
                 #expect(list.compactMap { $0["name"] as? String }.sorted() == ["fixture_abi_v1_0", "sample_c"])
                 let sample = try #require(list.first { $0["name"] as? String == "sample_c" })
                 #expect(sample["path"] as? String == c)
-                #expect(sample["abi"] as? String == "1.1", "built against the current header")
+                #expect(sample["abi"] as? String == "1.2", "built against the current header")
                 let old = try #require(list.first { $0["name"] as? String == "fixture_abi_v1_0" })
                 #expect(old["abi"] as? String == "1.0", "a plugin built against ABI 1.0 still loads")
                 #expect((sample["hooks"] as? [String])?.contains("on_request_headers") == true)

@@ -47,10 +47,17 @@ public protocol FilterFactory: AnyObject, Sendable {
     /// the host; a hook left out costs nothing, and a filter without body hooks leaves
     /// bodies streaming past it untouched. Default: all of them.
     static var hooks: FilterHooks { get }
+
+    /// Hooks of `hooks` that this filter (this config) never needs: the host then
+    /// skips them for its streams (ABI 1.2, `config_skip_hooks`; an older host calls
+    /// them, so they must still work). A filter whose config only edits headers
+    /// returns its body hooks here and bodies stream past it. Default: none.
+    var unusedHooks: FilterHooks { get }
 }
 
 extension FilterFactory {
     public static var hooks: FilterHooks { .all }
+    public var unusedHooks: FilterHooks { [] }
 }
 
 /// Which `StreamFilter` hooks a plugin registers with the host.

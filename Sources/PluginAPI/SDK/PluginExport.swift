@@ -74,6 +74,7 @@ public enum GatewayPluginExport {
             do {
                 let json = try JSONValue.parse(UnsafeRawBufferPointer(start: bytes.ptr, count: bytes.ptr == nil ? 0 : bytes.len))
                 let object = try factory.init(config: json, context: context)
+                GatewayPluginExport.skipHooks(object.unusedHooks, handle)
                 return Unmanaged.passRetained(ConfigBox(object)).toOpaque()
             } catch let rejection as ConfigRejection {
                 for message in rejection.messages { GatewayPluginExport.reportConfigError(handle, message) }
@@ -141,6 +142,22 @@ public enum GatewayPluginExport {
         pointer.initialize(to: d)
         PluginRuntime.descriptor = pointer
         return UnsafePointer(pointer)
+    }
+
+    /// Tell the host (ABI 1.2 and later) which hooks this filter does without; an
+    /// older host has no such slot and calls them all.
+    static func skipHooks(_ hooks: FilterHooks, _ handle: OpaquePointer) {
+        guard !hooks.isEmpty, let host = PluginRuntime.host else { return }
+        let slotEnd = MemoryLayout<gw_host_v1>.offset(of: \gw_host_v1.config_skip_hooks)! + MemoryLayout<UnsafeRawPointer>.size
+        guard Int(host.pointee.struct_size) >= slotEnd else { return }
+        var bits: UInt64 = 0
+        if hooks.contains(.requestHeaders) { bits |= GW_HOOK_REQUEST_HEADERS }
+        if hooks.contains(.requestBody) { bits |= GW_HOOK_REQUEST_BODY }
+        if hooks.contains(.responseHeaders) { bits |= GW_HOOK_RESPONSE_HEADERS }
+        if hooks.contains(.responseBody) { bits |= GW_HOOK_RESPONSE_BODY }
+        if hooks.contains(.responseSSEEvent) { bits |= GW_HOOK_RESPONSE_SSE_EVENT }
+        if hooks.contains(.streamComplete) { bits |= GW_HOOK_STREAM_COMPLETE }
+        _ = host.pointee.config_skip_hooks(handle, bits)
     }
 
     static func reportConfigError(_ handle: OpaquePointer, _ message: String) {

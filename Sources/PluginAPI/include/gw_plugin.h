@@ -68,7 +68,7 @@ extern "C" {
 /* Major version: part of the entry symbol's name; never changes within v1. */
 #define GW_ABI_MAJOR 1
 /* Minor version: bumped for every append to a v1 table or enum. */
-#define GW_ABI_MINOR 1
+#define GW_ABI_MINOR 2
 /* The one symbol a plugin exports. */
 #define GW_PLUGIN_ENTRY_V1_SYMBOL "gw_plugin_entry_v1"
 
@@ -240,6 +240,14 @@ typedef enum gw_callout_result {
 #define GW_FEATURE_METRICS 0x20ULL       /* metric_define / metric_record        */
 /* Added in ABI 1.1 */
 #define GW_FEATURE_SHARED_STORE 0x40ULL  /* shared_gcra/_incr/_get/_set (ABI 1.1) */
+
+/* Added in ABI 1.2: hooks one filter does without (config_skip_hooks). */
+#define GW_HOOK_REQUEST_HEADERS 0x1ULL
+#define GW_HOOK_REQUEST_BODY 0x2ULL
+#define GW_HOOK_RESPONSE_HEADERS 0x4ULL
+#define GW_HOOK_RESPONSE_BODY 0x8ULL
+#define GW_HOOK_RESPONSE_SSE_EVENT 0x10ULL
+#define GW_HOOK_STREAM_COMPLETE 0x20ULL
 
 /* ---- Added in ABI 1.1: the shared store (GW_FEATURE_SHARED_STORE) -------- */
 
@@ -486,6 +494,15 @@ typedef struct gw_host_v1 {
    * (fire and forget: the stream need not pause); otherwise value = 1 on success. */
   gw_result (*shared_set)(gw_stream *s, gw_str key, gw_bytes value, uint64_t ttl_ms,
                           uint64_t event_id);
+
+  /* ---- per-filter hooks (ABI 1.2) [CONTROL], inside config_new only ----- */
+  /* The hook table is per plugin; this makes it per filter. Declare the hooks
+   * (GW_HOOK_* bits) that the filter config_new is about to return never
+   * needs: for its streams the host treats those slots as NULL. A filter whose
+   * config only edits headers then lets bodies stream past it with no call per
+   * chunk. A second call replaces the mask; unknown bits are ignored.
+   * GW_E_WRONG_CONTEXT outside config_new. */
+  gw_result (*config_skip_hooks)(gw_config_handle *c, uint64_t hooks);
 } gw_host_v1;
 
 /* ======================================================================== */
