@@ -122,11 +122,14 @@ public final class FilterChain: Sendable {
     public let filters: [ConfiguredFilter]
     let anyRequestBody: Bool
     let anyResponseBody: Bool
+    /// Some filter takes `text/event-stream` responses event by event.
+    let anySSE: Bool
 
     public init(filters: [ConfiguredFilter]) {
         self.filters = filters
         anyRequestBody = filters.contains { $0.usesRequestBody }
         anyResponseBody = filters.contains { $0.usesResponseBody || $0.usesSSE }
+        anySSE = filters.contains { $0.usesSSE }
     }
 
     public static let empty = FilterChain(filters: [])

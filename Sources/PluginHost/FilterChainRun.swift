@@ -271,7 +271,8 @@ public final class FilterChainRun {
         guard !terminated else { return }
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
-        if let type = head.headers.first(name: "content-type"), type.utf8.count >= 17,
+        // Event streams matter only to filters that take events (`usesSSE`).
+        if chain.anySSE, let type = head.headers.first(name: "content-type"), type.utf8.count >= 17,
             asciiHasPrefixIgnoringCase(type, "text/event-stream")
         {
             directions[d].isEventStream = true
@@ -287,12 +288,15 @@ public final class FilterChainRun {
         guard !terminated else { return }
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
-        let contentType: StaticString = "content-type"
-        head.lines.forEachValue(named: UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount)) { value in
-            if value.count >= 17, equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream") {
-                directions[d].isEventStream = true
+        // Event streams matter only to filters that take events (`usesSSE`).
+        if chain.anySSE {
+            let contentType: StaticString = "content-type"
+            head.lines.forEachValue(named: UnsafeRawBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount)) { value in
+                if value.count >= 17, equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: value[0..<17]), "text/event-stream") {
+                    directions[d].isEventStream = true
+                }
+                return false
             }
-            return false
         }
         responseBytes = head
         runHeaders(.response)
