@@ -186,9 +186,9 @@ final class RateLimitFilter: StreamFilter {
 
     func onResponseHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
         guard let decision else { return .continue }
-        stream.setHeader("ratelimit-limit", String(limiter.config.limits[decision.limit].burst), .response)
-        stream.setHeader("ratelimit-remaining", String(decision.remaining), .response)
-        stream.setHeader("ratelimit-reset", String(decision.resetSeconds), .response)
+        stream.setHeader("ratelimit-limit", limiter.config.limits[decision.limit].burst, .response)
+        stream.setHeader("ratelimit-remaining", decision.remaining, .response)
+        stream.setHeader("ratelimit-reset", decision.resetSeconds, .response)
         return .continue
     }
 }

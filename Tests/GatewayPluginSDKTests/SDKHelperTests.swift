@@ -109,3 +109,15 @@ import Testing
         #expect(!HTTPSyntax.isSafeFieldValue("a\u{0}"))
     }
 }
+
+/// `DecimalText`: integers as ASCII digits for `Stream.setHeader(_:_:_:)` with an Int.
+@Suite struct DecimalTextTests {
+    @Test(arguments: [0, 7, 10, 999_999, -1, -42, Int.max, Int.min])
+    func anIntegerIsWrittenAsDescriptionWouldWriteIt(_ value: Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let digits = DecimalText.write(value, into: buffer)
+            #expect(String(decoding: UnsafeBufferPointer(digits), as: UTF8.self) == String(value))
+            #expect(digits.baseAddress! + digits.count == buffer.baseAddress! + 32, "written at the end")
+        }
+    }
+}

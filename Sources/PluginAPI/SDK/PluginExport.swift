@@ -85,10 +85,12 @@ public enum GatewayPluginExport {
         }
         d.config_destroy = { Unmanaged<ConfigBox>.fromOpaque($0).release() }
         d.filter_new = { config, stream in
-            let box = Unmanaged<ConfigBox>.fromOpaque(config).takeUnretainedValue()
-            guard let filter = box.factory.makeFilter(stream: Stream(raw: stream)) else { return nil }
-            if let shared = box.shared, shared.filter === filter { return Unmanaged.passRetained(shared).toOpaque() }
-            return Unmanaged.passRetained(FilterBox(filter)).toOpaque()
+            // No retain of the config box around the call: the host keeps it until config_destroy.
+            Unmanaged<ConfigBox>.fromOpaque(config)._withUnsafeGuaranteedRef { box in
+                guard let filter = box.factory.makeFilter(stream: Stream(raw: stream)) else { return nil }
+                if let shared = box.shared, shared.filter === filter { return Unmanaged.passRetained(shared).toOpaque() }
+                return Unmanaged.passRetained(FilterBox(filter)).toOpaque()
+            }
         }
         d.filter_destroy = { Unmanaged<FilterBox>.fromOpaque($0).release() }
         let hooks = factory.hooks

@@ -66,6 +66,18 @@ public struct Stream {
         name.withGWStr { n in value.withGWStr { v in host.header_set(raw, direction.raw, n, v) } } == GW_OK
     }
 
+    /// Set a header to a decimal integer (e.g. `ratelimit-remaining`) without making a
+    /// string of the name or the number.
+    @discardableResult
+    public func setHeader(_ name: StaticString, _ value: Int, _ direction: Direction = .request) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DecimalText.maxLength) { buffer in
+            let digits = DecimalText.write(value, into: buffer)
+            let n = gw_str(ptr: UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), len: name.utf8CodeUnitCount)
+            let v = gw_str(ptr: UnsafeRawPointer(digits.baseAddress)?.assumingMemoryBound(to: CChar.self), len: digits.count)
+            return host.header_set(raw, direction.raw, n, v) == GW_OK
+        }
+    }
+
     @discardableResult
     public func addHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
         name.withGWStr { n in value.withGWStr { v in host.header_add(raw, direction.raw, n, v) } } == GW_OK
@@ -202,5 +214,28 @@ extension String {
         return try copy.withUTF8 { utf8 in
             try body(gw_str(ptr: UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self), len: utf8.count))
         }
+    }
+}
+
+/// An integer as decimal ASCII, written at the end of a caller's buffer.
+public enum DecimalText {
+    /// Int.min: a sign and 19 digits.
+    public static let maxLength = 20
+
+    /// Write `value` into the end of `buffer` (at least `maxLength` bytes); the digits.
+    public static func write(_ value: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) -> UnsafeMutableBufferPointer<UInt8> {
+        precondition(buffer.count >= maxLength)
+        var n = value.magnitude
+        var i = buffer.count
+        repeat {
+            i -= 1
+            buffer[i] = UInt8(truncatingIfNeeded: 48 + n % 10)
+            n /= 10
+        } while n > 0
+        if value < 0 {
+            i -= 1
+            buffer[i] = 45
+        }
+        return UnsafeMutableBufferPointer(rebasing: buffer[i...])
     }
 }
