@@ -14,7 +14,7 @@ public final class SharedKeyValueStore: Sendable {
     struct Entry {
         var value: [UInt8]
         var cas: UInt64
-        var expiresAt: UInt64  // monotonic ns; 0 = never
+        var expiresAt: UInt64  // ExpiryClock ns; 0 = never
     }
 
     struct State {
@@ -59,7 +59,7 @@ public final class SharedKeyValueStore: Sendable {
     public init() {}
 
     public func get(_ key: String) -> (value: [UInt8], cas: UInt64)? {
-        let now = MonotonicClock.nanoseconds()
+        let now = ExpiryClock.now()
         return state.withLock { s in s.live(key, now: now).map { ($0.value, $0.cas) } }
     }
 
@@ -77,8 +77,8 @@ public final class SharedKeyValueStore: Sendable {
     public func set(
         _ key: String, bytes: UnsafeRawBufferPointer, condition: SetCondition, ttlMilliseconds: UInt64
     ) throws(KVError) -> UInt64 {
-        let now = MonotonicClock.nanoseconds()
-        let expiry = ttlMilliseconds == 0 ? 0 : now &+ ttlMilliseconds &* 1_000_000
+        let now = ExpiryClock.now()
+        let expiry = ExpiryClock.expiry(ttlMilliseconds: ttlMilliseconds, now: now)
         let result: UInt64? = state.withLock { s in
             var index = s.entries.index(forKey: key)
             if let i = index {
@@ -115,10 +115,10 @@ public final class SharedKeyValueStore: Sendable {
     }
 
     public func increment(_ key: String, by delta: Int64, ttlMilliseconds: UInt64) throws(KVError) -> Int64 {
-        let now = MonotonicClock.nanoseconds()
+        let now = ExpiryClock.now()
         let result: Int64? = state.withLock { s in
             var value: Int64 = 0
-            var expiry: UInt64 = ttlMilliseconds == 0 ? 0 : now &+ ttlMilliseconds &* 1_000_000
+            var expiry = ExpiryClock.expiry(ttlMilliseconds: ttlMilliseconds, now: now)
             if let current = s.live(key, now: now) {
                 guard let parsed = Int64(String(decoding: current.value, as: UTF8.self)) else { return nil }
                 value = parsed
@@ -137,6 +137,32 @@ public final class SharedKeyValueStore: Sendable {
     public func delete(_ key: String) {
         state.withLock { _ = $0.entries.removeValue(forKey: key) }
     }
+}
+
+/// The clock of entry expiry: CLOCK_MONOTONIC_COARSE (a read of the kernel's last
+/// tick, several times cheaper than CLOCK_MONOTONIC, which matters at two store
+/// calls per rate-limited request). It lags the precise clock by up to one tick,
+/// so an expiry is `now() + tick + ttl` (`expiry(ttl:now:)`): an entry never goes
+/// before its TTL has passed on the precise clock (GCRA state written with a TTL
+/// from `MonotonicClock` times must not go early), and may outlive it by two ticks.
+enum ExpiryClock {
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// When an entry written at `now` with `ttlMilliseconds` expires (0: never).
+    static func expiry(ttlMilliseconds: UInt64, now: UInt64) -> UInt64 {
+        ttlMilliseconds == 0 ? 0 : now &+ tick &+ ttlMilliseconds &* 1_000_000
+    }
+
+    /// The coarse clock's resolution (one kernel tick, 1-10 ms).
+    static let tick: UInt64 = {
+        var ts = timespec()
+        clock_getres(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }()
 }
 
 /// CLOCK_MONOTONIC in nanoseconds, without Foundation.
