@@ -143,3 +143,14 @@ import Testing
         #expect(!Array("Host".utf8).withUnsafeBytes { HeaderLines.affectsFraming($0) })
     }
 }
+
+/// `isTokenByte` (the bit-set lookup every header name a filter sets goes through)
+/// agrees with RFC 9110's tchar for all 256 byte values.
+@Suite struct TokenByteTests {
+    @Test func exactlyTheRFC9110TokenCharactersAreTokenBytes() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for c in 0...255 {
+            #expect(isTokenByte(UInt8(c)) == tchar.contains(UInt8(c)), "byte \(c)")
+        }
+    }
+}
