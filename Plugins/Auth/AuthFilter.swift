@@ -143,10 +143,12 @@ final class AuthFilter: FilterFactory, StreamFilter {
 /// trailing whitespace. Nil for another scheme or an empty token.
 func bearerToken(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
     let value = trimmed(value)
-    let scheme = "bearer".utf8
-    guard value.count > scheme.count else { return nil }
-    for (i, c) in scheme.enumerated() where value[i] | 0x20 != c { return nil }
-    var start = scheme.count
+    // Bytes of a static string: iterating a String's UTF-8 view costs more than the rest.
+    let scheme: StaticString = "bearer"
+    let count = scheme.utf8CodeUnitCount
+    guard value.count > count else { return nil }
+    for i in 0..<count where value[i] | 0x20 != scheme.utf8Start[i] { return nil }
+    var start = count
     guard value[start] == 0x20 || value[start] == 0x09 else { return nil }
     while start < value.count && (value[start] == 0x20 || value[start] == 0x09) { start += 1 }
     let token = UnsafeRawBufferPointer(rebasing: value[start...])
