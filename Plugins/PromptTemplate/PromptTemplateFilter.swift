@@ -16,6 +16,10 @@ final class PromptTemplateFilter: FilterFactory {
 
     static let hooks: FilterHooks = [.requestHeaders, .requestBody, .responseHeaders, .responseBody, .responseSSEEvent]
 
+    /// A raw answer (the default) passes through as the AI route gives it: the response
+    /// body and its events stream past this filter without a call per chunk or event.
+    var unusedHooks: FilterHooks { config.response == .simple ? [] : [.responseBody, .responseSSEEvent] }
+
     init(config json: JSONValue, context: ConfigContext) throws {
         let config = try PromptConfig(json)
         if config.response == .simple && config.allowStream && !GatewayHost.offers(.sseEvents) {

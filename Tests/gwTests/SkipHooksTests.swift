@@ -102,5 +102,45 @@ extension EndToEnd {
             #expect(bodyEdits.usesResponseBody)
             await gateway.shutdown()
         }
+
+        /// prompt_template with a raw answer (the default) skips the response body and
+        /// SSE event hooks; a simplified answer needs them.
+        @Test func promptTemplateSkipsResponseBodyHooksForARawAnswer() async throws {
+            func route(_ name: String, _ response: String) -> String {
+                """
+                  - name: \(name)
+                    match: {prefix: /\(name)}
+                    upstream: up
+                    filters:
+                      - plugin: prompt_template
+                        config:
+                          name: \(name)
+                          version: "1"
+                          model: fast
+                          response: \(response)
+                          messages: [{role: user, content: "Summarize {{text}}"}]
+                          variables: {text: {type: string, required: true}}
+                """
+            }
+            let path = try writeConfig(
+                """
+                upstreams:
+                  up:
+                    targets: [127.0.0.1:9]
+                routes:
+                \(route("raw", "raw"))
+                \(route("simple", "simple"))
+                """)
+            let gateway = try Gateway.build(GatewayOptions(configFile: path, logLevel: .critical, eventLoops: 1))
+            let routes = gateway.currentState().routes.routes
+            let raw = try #require(routes.first { $0.name == "raw" }?.chain.filters.first)
+            #expect(!raw.usesResponseBody)
+            #expect(!raw.usesSSE)
+            #expect(raw.usesRequestBody)
+            let simple = try #require(routes.first { $0.name == "simple" }?.chain.filters.first)
+            #expect(simple.usesResponseBody)
+            #expect(simple.usesSSE)
+            await gateway.shutdown()
+        }
     }
 }
