@@ -30,6 +30,8 @@ extension EndToEnd {
             let (seen, response) = try await Self.exchange(skip: 0)
             #expect(response.status == .ok)
             #expect(seen.header("x-skip-request-headers") == "1")
+            // Called from a hook, config_skip_hooks is refused and the response hooks still run.
+            #expect(seen.header("x-skip-late-call") == "wrong-context")
             #expect(seen.bodyText == "bbbb")
             #expect(response.header("x-skip-response-headers") == "1")
             #expect(response.text == "yyyy")

@@ -1,7 +1,9 @@
 /* Fixture "fixture_skip_hooks": config_skip_hooks (ABI 1.2). Every hook is in
  * the table; the config's "skip" (a decimal mask of GW_HOOK_* bits) says which
  * this filter does without, and each hook leaves a visible trace when called:
- *   on_request_headers   sets request header "x-skip-request-headers: 1"
+ *   on_request_headers   sets request header "x-skip-request-headers: 1", and
+ *                        "x-skip-late-call: wrong-context" when config_skip_hooks
+ *                        called from a hook is refused (as it must be)
  *   on_request_body      replaces every 'a' by 'b' in each chunk
  *   on_response_headers  sets "x-skip-response-headers: 1"
  *   on_response_body     replaces every 'x' by 'y' in each chunk
@@ -13,6 +15,8 @@
 #include "gw_plugin.h"
 
 static const gw_host_v1 *g_host;
+/* The last config handle, to show that config_skip_hooks is refused after config_new. */
+static gw_config_handle *g_config;
 
 static void *config_new(void *state, gw_config_handle *c, gw_str filter_name, gw_bytes config) {
   (void)state;
@@ -33,6 +37,7 @@ static void *config_new(void *state, gw_config_handle *c, gw_str filter_name, gw
     }
     if (g_host->config_skip_hooks(c, skip) != GW_OK) return NULL;
   }
+  g_config = c;
   static int token;
   return &token;
 }
@@ -57,6 +62,10 @@ static gw_status on_request_headers(void *f, gw_stream *s, bool end_of_stream) {
   (void)f;
   (void)end_of_stream;
   g_host->header_set(s, GW_REQUEST, (gw_str)GW_STR("x-skip-request-headers"), (gw_str)GW_STR("1"));
+  /* Too late: outside config_new the call is refused and changes nothing. */
+  gw_result late = g_host->config_skip_hooks(g_config, GW_HOOK_RESPONSE_HEADERS | GW_HOOK_RESPONSE_BODY);
+  g_host->header_set(s, GW_REQUEST, (gw_str)GW_STR("x-skip-late-call"),
+                     late == GW_E_WRONG_CONTEXT ? (gw_str)GW_STR("wrong-context") : (gw_str)GW_STR("accepted"));
   return GW_CONTINUE;
 }
 
