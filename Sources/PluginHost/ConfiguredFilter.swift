@@ -13,8 +13,8 @@ public enum FailureMode: String, Sendable, CaseIterable {
 /// The `gw_config_handle` of one configured filter: collects `config_error`
 /// messages during `config_new` and scopes metric definitions.
 final class ConfigHandle: @unchecked Sendable {
-    // @unchecked: `errors` and `inConfigNew` are touched only on the control thread
-    // during config_new; everything else is immutable.
+    // @unchecked: `errors`, `inConfigNew` and `skippedHooks` are touched only on the
+    // control thread during config_new; everything else is immutable.
     let plugin: LoadedPlugin
     var errors: [String] = []
     var inConfigNew = false
