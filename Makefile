@@ -1,4 +1,4 @@
-.PHONY: run test check-abi build bench bench-plugins faults
+.PHONY: run test check-abi build bench bench-plugins bench-instructions faults
 run:
 	bash scripts/run.sh
 test:
@@ -9,6 +9,8 @@ build:
 	bash scripts/build-release.sh
 bench-plugins:
 	bash bench/plugin-boundary.sh
+bench-instructions:
+	bash bench/instructions.sh $(ARGS)
 bench:
 	bash bench/run.sh $(ARGS)
 faults:
