@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PluginHost
 import Testing
 
 @testable import gw
@@ -147,6 +148,63 @@ import Testing
     func malformedResponsesAreRefused(text: String, error: HTTPParserError) throws {
         #expect(throws: error) { try Self.parse(text) }
         #expect(throws: error) { try Self.parse(text, step: 1) }
+    }
+
+    /// The value scanner reads eight bytes at a time: every forbidden byte (controls
+    /// other than HTAB, a bare LF, NUL, DEL) is refused at every offset in a word and
+    /// in the tail, in values and in the reason phrase; HTAB and obs-text pass there.
+    @Test(arguments: [UInt8(0), 1, 10, 27, 31, 127])
+    func aForbiddenByteIsRefusedAtEveryOffsetOfAValue(bad: UInt8) throws {
+        for offset in 0..<19 {
+            var value = Array("abcdefghijklmnopqrs".utf8)
+            value[offset] = bad
+            let head = Array("HTTP/1.1 200 OK\r\nX-V: ".utf8) + value + Array("\r\nContent-Length: 0\r\n\r\n".utf8)
+            #expect(throws: HTTPParserError.invalidCharactersUsed, "byte \(bad) at \(offset)") {
+                try UpstreamResponseParser().feed(ByteBuffer(bytes: head)) { _ in }
+            }
+            let status = Array("HTTP/1.1 200 ".utf8) + value + Array("\r\nContent-Length: 0\r\n\r\n".utf8)
+            #expect(throws: HTTPParserError.invalidCharactersUsed, "reason phrase, byte \(bad) at \(offset)") {
+                try UpstreamResponseParser().feed(ByteBuffer(bytes: status)) { _ in }
+            }
+        }
+    }
+
+    @Test func tabsAndObsTextPassAtEveryOffsetOfAValue() throws {
+        for allowed: UInt8 in [9, 0x80, 0xA0, 0xFF] {
+            for offset in 1..<18 {
+                var value = Array("abcdefghijklmnopqrs".utf8)
+                value[offset] = allowed
+                let head = Array("HTTP/1.1 200 OK\r\nX-V: ".utf8) + value + Array("\r\nContent-Length: 0\r\n\r\n".utf8)
+                for step in [0, 1, 5] {
+                    let parser = UpstreamResponseParser()
+                    var seen: ReceivedResponseHead?
+                    var fed = 0
+                    while fed < head.count {
+                        let end = step == 0 ? head.count : min(fed + step, head.count)
+                        try parser.feed(ByteBuffer(bytes: head[fed..<end])) { if case .head = $0 { seen = parser.takeHead() } }
+                        fed = end
+                    }
+                    let received = try #require(seen, "byte \(allowed) at \(offset), step \(step)")
+                    var found: [UInt8]?
+                    received.bytes.withUnsafeReadableBytes { raw in
+                        HeaderLines.forEachLine(raw, from: received.statusLineLength) { name, value, _ in
+                            if name.count == 3 { found = Array(value) }
+                            return true
+                        }
+                    }
+                    #expect(found == value, "byte \(allowed) at \(offset), step \(step)")
+                    #expect(received.contentLength == 0)
+                }
+            }
+        }
+    }
+
+    /// A head is refused at its first bad byte, before the rest of it arrives.
+    @Test func aBadByteIsRefusedBeforeTheHeadIsComplete() throws {
+        let parser = UpstreamResponseParser()
+        try parser.feed(ByteBuffer(string: "HTTP/1.1 200 OK\r\nServer: up\r\n")) { _ in }
+        #expect(throws: HTTPParserError.invalidCharactersUsed) { try parser.feed(ByteBuffer(string: "X-A: a\u{1}")) { _ in } }
+        #expect(throws: HTTPParserError.invalidStatus) { try UpstreamResponseParser().feed(ByteBuffer(string: "HTTP/1.1 2x")) { _ in } }
     }
 
     @Test func bytesThatCannotStartAResponseAreRefusedAtOnce() throws {

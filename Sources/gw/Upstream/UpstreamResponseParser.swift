@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PluginHost
 
 /// HTTP/1.1 response parser for upstream connections (RFC 9112), fed the raw bytes
 /// of one connection. It replaces NIO's `HTTPResponseDecoder` and the
@@ -84,16 +85,25 @@ final class UpstreamResponseParser {
         while buffer.readableBytes > 0 {
             switch state {
             case .head:
-                guard let headLength = Self.headLength(buffer) else {
-                    // Refuse what cannot become a status line now, not at EOF or the size limit.
-                    guard Self.startsLikeStatusLine(buffer) else { throw .invalidVersion }
+                var received = Self.noHead
+                var failure: HTTPParserError?
+                let scanned = buffer.withUnsafeReadableBytes { bytes -> Int? in
+                    do throws(HTTPParserError) {
+                        return try Self.scanHead(bytes, into: &received)
+                    } catch {
+                        failure = error
+                        return nil
+                    }
+                }
+                if let failure { throw failure }
+                guard let headLength = scanned else {
                     if buffer.readableBytes > Self.maxHeadBytes { throw .headerOverflow }
                     pending = buffer
                     return
                 }
                 guard headLength <= Self.maxHeadBytes else { throw .headerOverflow }
-                let headBytes = buffer.readSlice(length: headLength)!
-                startResponse(try Self.scanHead(headBytes), emit: emit)
+                received.bytes = buffer.readSlice(length: headLength)!
+                startResponse(received, emit: emit)
             case .fixed(let remaining):
                 let take = min(remaining, buffer.readableBytes)
                 emit(.body(buffer.readSlice(length: take)!))
@@ -181,90 +191,87 @@ final class UpstreamResponseParser {
         emit(.end)
     }
 
-    /// The first bytes (as many as arrived, up to 5) are "HTTP/".
-    private static func startsLikeStatusLine(_ buffer: ByteBuffer) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes in
-            let prefix: StaticString = "HTTP/"
-            for i in 0..<min(5, bytes.count) where bytes[i] != prefix.utf8Start[i] { return false }
-            return true
+    /// Validate the head at the start of `bytes` and read what gw needs from it into
+    /// `received` (status, framing, `Connection` tokens, the lines a proxy leaves
+    /// out), without making strings and in one pass: the head's length once its blank
+    /// line is there, nil while it is incomplete. A byte that makes it invalid throws
+    /// as soon as it arrives, whether or not the rest has.
+    static func scanHead(_ bytes: UnsafeRawBufferPointer, into received: inout ReceivedResponseHead) throws(HTTPParserError) -> Int? {
+        let count = bytes.count
+        // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF, checked as far as it arrived.
+        let prefix: StaticString = "HTTP/1."
+        for i in 0..<min(7, count) where bytes[i] != prefix.utf8Start[i] { throw .invalidVersion }
+        if count > 7 && bytes[7] != 48 && bytes[7] != 49 { throw .invalidVersion }
+        if count > 8 && bytes[8] != 32 { throw .invalidStatus }
+        for i in 9..<min(12, max(count, 9)) where !isDigit(bytes[i]) || (i == 9 && bytes[i] == 48) { throw .invalidStatus }
+        guard count > 12 else { return nil }
+        received.version = bytes[7] == 49 ? .http1_1 : .http1_0
+        received.status = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
+        var i = 12
+        if bytes[i] == 32 {
+            guard let end = try valueEnd(bytes, from: i) else { return nil }
+            i = end
+        }
+        guard i + 1 < count else { return nil }
+        guard bytes[i] == 13, bytes[i + 1] == 10 else { throw .lfExpected }
+        i += 2
+        received.statusLineLength = i
+        // Header fields until the blank line.
+        while true {
+            guard i + 1 < count else { return nil }
+            if bytes[i] == 13 && bytes[i + 1] == 10 { return i + 2 }
+            let lineStart = i
+            while i < count && isTokenByte(bytes[i]) { i += 1 }
+            guard i < count else { return nil }
+            // No name, obs-fold (a line starting with a space) or whitespace before the colon.
+            guard i > lineStart, bytes[i] == 58 else { throw .invalidHeaderToken }
+            let nameEnd = i
+            i += 1
+            while i < count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
+            let valueStart = i
+            guard let end = try valueEnd(bytes, from: i), end + 1 < count else { return nil }
+            guard bytes[end + 1] == 10 else { throw .lfExpected }
+            var valueEnd = end
+            while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+            i = end + 2
+            let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<nameEnd])
+            let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            if let error = received.note(name: name, value: value, line: lineStart..<i) { throw error }
         }
     }
 
-    /// Bytes up to and including the blank line ending the head, if all arrived.
-    private static func headLength(_ buffer: ByteBuffer) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            guard bytes.count >= 4 else { return nil }
-            var i = 3
-            while i < bytes.count {
-                // `i` is where the final LF of CRLFCRLF would be. A byte that is neither CR
-                // nor LF cannot be any of the four, so the end is at least 4 further; a CR
-                // may be the third of them, an LF that does not match the second.
-                switch bytes[i] {
-                case 10:
-                    if bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 { return i + 1 }
-                    i += 2
-                case 13:
-                    i += 1
-                default:
-                    i += 4
+    /// Where the field value (or reason phrase) starting at `from` ends: the index of
+    /// its CR, nil if the bytes end first. Throws at a byte a value may not hold: a
+    /// control character other than HTAB (a bare LF and NUL included) or DEL.
+    /// Eight bytes at a time: a word without a byte below 0x20 or equal to 0x7F is
+    /// skipped whole (bytes of 0x80 and up, obs-text, pass); the lowest flagged byte
+    /// of a word is exact, so the search resumes right after an HTAB.
+    @inline(__always)
+    static func valueEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) throws(HTTPParserError) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        let count = bytes.count
+        var i = start
+        while true {
+            if i + 8 <= count {
+                let word = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
+                let control = (word &- 0x2020_2020_2020_2020) & ~word & 0x8080_8080_8080_8080
+                let flipped = word ^ 0x7f7f_7f7f_7f7f_7f7f
+                let delete = (flipped &- 0x0101_0101_0101_0101) & ~flipped & 0x8080_8080_8080_8080
+                let flagged = control | delete
+                if flagged == 0 {
+                    i += 8
+                    continue
                 }
+                i += flagged.trailingZeroBitCount >> 3
+            } else {
+                while i < count && bytes[i] >= 32 && bytes[i] != 127 { i += 1 }
+                guard i < count else { return nil }
             }
-            return nil
+            let byte = bytes[i]
+            if byte == 13 { return i }
+            guard byte == 9 else { throw .invalidCharactersUsed }
+            i += 1
         }
-    }
-
-    /// Validate a head and read what gw needs from it, without making strings:
-    /// status, framing, `Connection` tokens, and the lines a proxy leaves out.
-    private static func scanHead(_ head: ByteBuffer) throws(HTTPParserError) -> ReceivedResponseHead {
-        var received = ReceivedResponseHead(bytes: head)
-        let failure = head.withUnsafeReadableBytes { bytes -> HTTPParserError? in
-            // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
-            guard bytes.count >= 14, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
-                bytes[5] == 49, bytes[6] == 46, bytes[7] == 48 || bytes[7] == 49
-            else { return .invalidVersion }
-            received.version = bytes[7] == 49 ? .http1_1 : .http1_0
-            guard bytes[8] == 32, isDigit(bytes[9]), isDigit(bytes[10]), isDigit(bytes[11]), bytes[9] != 48 else {
-                return .invalidStatus
-            }
-            received.status = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
-            var i = 12
-            if bytes[i] == 32 {
-                while i < bytes.count && bytes[i] != 13 {
-                    let b = bytes[i]
-                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .invalidCharactersUsed }
-                    i += 1
-                }
-            }
-            guard i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return .lfExpected }
-            i += 2
-            received.statusLineLength = i
-            // Header fields until the blank line (the head ends with CRLFCRLF).
-            while i + 1 < bytes.count && !(bytes[i] == 13 && bytes[i + 1] == 10) {
-                let lineStart = i
-                while i < bytes.count && isTokenByte(bytes[i]) { i += 1 }
-                // No name, obs-fold (a line starting with a space) or whitespace before the colon.
-                guard i > lineStart, i < bytes.count, bytes[i] == 58 else { return .invalidHeaderToken }
-                let nameEnd = i
-                i += 1
-                while i < bytes.count && (bytes[i] == 32 || bytes[i] == 9) { i += 1 }
-                let valueStart = i
-                while i < bytes.count && bytes[i] != 13 {
-                    let b = bytes[i]
-                    if b == 10 || b == 0 || b == 127 || (b < 32 && b != 9) { return .invalidCharactersUsed }
-                    i += 1
-                }
-                guard i + 1 < bytes.count, bytes[i + 1] == 10 else { return .lfExpected }
-                var valueEnd = i
-                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
-                i += 2
-                let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<nameEnd])
-                let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-                if let error = received.note(name: name, value: value, line: lineStart..<i) { return error }
-            }
-            return nil
-        }
-        if let failure { throw failure }
-        return received
     }
 
     /// A chunk-size line: hex digits, then optional extensions (ignored).
@@ -324,16 +331,6 @@ private func hexValue(_ b: UInt8) -> UInt8? {
     case 65...70: return b - 55
     case 97...102: return b - 87
     default: return nil
-    }
-}
-
-/// tchar (RFC 9110 §5.6.2).
-@inline(__always)
-private func isTokenByte(_ b: UInt8) -> Bool {
-    switch b {
-    case 48...57, 65...90, 97...122: return true
-    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
-    default: return false
     }
 }
 
