@@ -1,12 +1,14 @@
 import GatewayPluginSDK
 
 /// The auth filter's configuration, validated and precomputed once: lowercase header
-/// name, one SHA-256 digest per key, the JWT keys loaded into libcrypto, the reply
-/// bodies.
+/// name, one SHA-256 digest per key (and the plain keys by their seeded hash), the
+/// JWT keys loaded into libcrypto, the reply bodies.
 struct AuthConfig: Sendable {
     /// One configured API key.
     struct Key: Sendable {
         let digest: SHA256Digest
+        /// The key's bytes when the config gave it in clear (nil for `sha256:` keys).
+        let plain: [UInt8]?
         let consumer: String
         let tenant: String?
         /// False when `allowed_consumers` is set and does not list the consumer.
@@ -20,6 +22,13 @@ struct AuthConfig: Sendable {
     static let sha256Prefix = "sha256:"
 
     let keys: [Key]
+    /// Index in `keys` of each plain key, by its hash with the process's random
+    /// seed (SipHash, `Hasher`): a presented key is looked up with one short hash
+    /// instead of a SHA-256, then compared in constant time (`matchesPlain`).
+    let plainKeys: [Int: Int]
+    /// Some keys were given as `sha256:` digests: a key not found among the plain
+    /// ones is hashed with SHA-256 and compared with every digest.
+    let hasDigestOnlyKeys: Bool
     /// JWT verification, when `jwt` is configured.
     let jwt: JWTConfig?
     /// `allowed_consumers`, for consumers named by tokens (nil: everyone).
@@ -65,7 +74,7 @@ struct AuthConfig: Sendable {
 
         jwt = root["jwt"].flatMap { JWTConfig($0, at: "jwt", reader: &reader) }
 
-        var parsed: [(path: String, digest: SHA256Digest, consumer: String, tenant: String?)] = []
+        var parsed: [(path: String, digest: SHA256Digest, plain: [UInt8]?, consumer: String, tenant: String?)] = []
         if let value = root["keys"] {
             for (i, item) in (reader.array(value, at: "keys") ?? []).enumerated() {
                 let path = ConfigReader.path("keys", i)
@@ -74,7 +83,7 @@ struct AuthConfig: Sendable {
                     reader.problem(at: ConfigReader.path(path, "key"), "the same key as \(earlier.path).key")
                     continue
                 }
-                parsed.append((path, entry.digest, entry.consumer, entry.tenant))
+                parsed.append((path, entry.digest, entry.plain, entry.consumer, entry.tenant))
             }
         } else if root["jwt"] == nil {
             reader.problem(at: "keys", "missing (a list of {key, consumer, tenant} entries, or configure jwt)")
@@ -99,20 +108,48 @@ struct AuthConfig: Sendable {
         keys = parsed.map { key in
             let allowed = allowList.map { $0.contains(key.consumer) } ?? true
             return Key(
-                digest: key.digest, consumer: key.consumer, tenant: key.tenant, allowed: allowed,
+                digest: key.digest, plain: key.plain, consumer: key.consumer, tenant: key.tenant, allowed: allowed,
                 forbiddenBody: allowed
                     ? nil : ErrorReply.body(type: "forbidden", message: "consumer \"\(key.consumer)\" is not allowed on this route"))
         }
+        var plainKeys: [Int: Int] = [:]
+        for (i, key) in keys.enumerated() {
+            guard let plain = key.plain else { continue }
+            // Two keys with one 64-bit hash: the second is found by its digest instead.
+            let hash = plain.withUnsafeBytes { Self.seededHash($0) }
+            if plainKeys[hash] == nil { plainKeys[hash] = i }
+        }
+        self.plainKeys = plainKeys
+        hasDigestOnlyKeys = keys.contains { $0.plain == nil } || plainKeys.count < keys.count
+    }
+
+    /// The presented key's hash for `plainKeys`: SipHash with the process's random seed,
+    /// so which keys share a bucket cannot be steered or learnt from outside.
+    @inline(__always)
+    static func seededHash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: bytes)
+        return hasher.finalize()
+    }
+
+    /// The index of the plain key equal to `presented`, if any: one hash lookup, then
+    /// a comparison whose time depends on the length only.
+    func plainMatch(_ presented: UnsafeRawBufferPointer) -> Int? {
+        guard let index = plainKeys[Self.seededHash(presented)], let plain = keys[index].plain,
+            constantTimeEquals(plain, presented)
+        else { return nil }
+        return index
     }
 
     /// One `keys[i]` entry: `{key, consumer, tenant}`.
     private static func key(
         _ item: JSONValue, at path: String, jwt: Bool, reader: inout ConfigReader
-    ) -> (digest: SHA256Digest, consumer: String, tenant: String?)? {
+    ) -> (digest: SHA256Digest, plain: [UInt8]?, consumer: String, tenant: String?)? {
         guard let fields = reader.object(item, at: path, allowed: ["consumer", "key", "tenant"]) else { return nil }
         let before = reader.problems.count
 
         var digest: SHA256Digest?
+        var plain: [UInt8]?
         let keyPath = ConfigReader.path(path, "key")
         if let value = fields["key"] {
             if let key = reader.string(value, at: keyPath) {
@@ -127,6 +164,7 @@ struct AuthConfig: Sendable {
                     reader.problem(at: keyPath, "looks like a JWT (three dot-separated base64url parts): it would be checked as one")
                 } else {
                     digest = SHA256Digest.of(key)
+                    plain = Array(key.utf8)
                     if digest == nil { reader.problem(at: keyPath, "libcrypto could not hash the key") }
                 }
             }
@@ -147,6 +185,18 @@ struct AuthConfig: Sendable {
 
         let tenant = fields["tenant"].flatMap { reader.string($0, at: ConfigReader.path(path, "tenant")) }
         guard reader.problems.count == before, let digest, let consumer else { return nil }
-        return (digest, consumer, tenant)
+        return (digest, plain, consumer, tenant)
     }
+}
+
+/// Whether `a` and `b` hold the same bytes, in time that depends on their length
+/// only (no exit at the first difference).
+@inline(never)
+func constantTimeEquals(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    a.withUnsafeBytes { a in
+        for i in 0..<a.count { difference |= a[i] ^ b[i] }
+    }
+    return difference == 0
 }

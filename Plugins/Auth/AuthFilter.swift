@@ -85,8 +85,11 @@ final class AuthFilter: FilterFactory, StreamFilter {
     }
 
     /// A credential shaped like a JWT is verified as one when `jwt` is configured.
-    /// Otherwise: hash the presented key and compare it with every configured digest,
-    /// always all of them: the time taken depends on the number of keys only.
+    /// Otherwise the key is looked up among the plain keys (`AuthConfig.plainMatch`:
+    /// a seeded hash, then a constant-time comparison). If it is not one of them and
+    /// some keys were given as `sha256:` digests, it is hashed with SHA-256 and
+    /// compared with every digest, always all of them: that time depends on the
+    /// number of keys only.
     private func verify(_ presented: UnsafeRawBufferPointer) -> Verdict {
         guard !presented.isEmpty else { return .missing }
         if let jwt = config.jwt {
@@ -100,6 +103,8 @@ final class AuthFilter: FilterFactory, StreamFilter {
             if config.keys.isEmpty { return .refusedToken(.malformed) }
         }
         guard presented.count <= AuthConfig.maxKeyBytes else { return .tooLong }
+        if let index = config.plainMatch(presented) { return .matched(index) }
+        guard config.hasDigestOnlyKeys else { return .invalid }
         guard let digest = SHA256Digest.of(presented) else { return .invalid }
         var found = -1
         for (i, key) in config.keys.enumerated() {

@@ -146,6 +146,32 @@ extension EndToEnd {
             }
         }
 
+        /// Plain keys are found by a seeded hash and compared in constant time; with no
+        /// `sha256:` key in the config, no SHA-256 fallback runs. Every key finds its own
+        /// consumer; near misses (one byte off, a prefix, one byte more) are refused.
+        @Test func plainKeysFindTheirOwnConsumerAndNearMissesAreRefused() async throws {
+            let echo = try FixturePlugins.fixture("metadata_echo")
+            let names = (0..<40).map { "consumer\($0)" }
+            let keys = names.enumerated().map { "{key: sk-live-\(String(repeating: "x", count: $0.offset))-k, consumer: \($0.element)}" }
+            let config = "{keys: [\(keys.joined(separator: ", "))]}"
+            let more = ", {plugin: \(echo), config: {ns: auth, keys: consumer}}"
+            try await withProxy(.echo, yaml: { Self.yaml($0, config: config, more: more) }) { upstream, gw in
+                for (i, name) in names.enumerated() {
+                    let key = "sk-live-\(String(repeating: "x", count: i))-k"
+                    let response = try await gw.send(.GET, "/", headers: [("authorization", "Bearer \(key)")])
+                    #expect(response.status == .ok, "\(key): \(response.text)")
+                    #expect(upstream.lastRequest?.header("x-auth-consumer") == name)
+                }
+                let served = upstream.requestCount
+                for wrong in ["sk-live--j", "sk-live--", "sk-live--kk", "SK-live--k", "sk-live-x-k2", "sk-live-xx"] {
+                    let response = try await gw.send(.GET, "/", headers: [("authorization", "Bearer \(wrong)")])
+                    #expect(response.status == .unauthorized, "\(wrong)")
+                    #expect(response.text.contains("invalid API key"), "\(response.text)")
+                }
+                #expect(upstream.requestCount == served)
+            }
+        }
+
         @Test func theConsumerIsRecordedForLaterFiltersSoEachConsumerHasItsOwnBudget() async throws {
             let limit = ", {plugin: rate_limit, config: {key: consumer, limits: [{requests: 2, per: minute}]}}"
             try await withProxy(.echo, yaml: { Self.yaml($0, more: limit) }) { upstream, gw in
