@@ -58,9 +58,15 @@ public struct StreamMetadata: Sendable {
         return found
     }
 
+    /// (`memcmp`, not `elementsEqual`: the generic comparison of a slice with a
+    /// buffer went element by element through its indices.)
     private static func matches(_ key: ArraySlice<UInt8>, _ namespace: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
-        key.count == namespace.count + 1 + name.count && key.prefix(namespace.count).elementsEqual(namespace)
-            && key[key.startIndex + namespace.count] == UInt8(ascii: ".") && key.suffix(name.count).elementsEqual(name)
+        guard key.count == namespace.count + 1 + name.count else { return false }
+        return key.withUnsafeBytes { key in
+            key[namespace.count] == UInt8(ascii: ".")
+                && sameBytes(UnsafeRawBufferPointer(rebasing: key[..<namespace.count]), namespace)
+                && sameBytes(UnsafeRawBufferPointer(rebasing: key[(namespace.count + 1)...]), name)
+        }
     }
 
     /// Drop the record whose key matches (there is at most one).

@@ -210,6 +210,7 @@ public struct HeaderLines {
 
     /// Each header line's name and range (with its CRLF), as `forEachLine` without
     /// reading values: the search for a name to remove.
+    @inline(__always)
     public static func forEachName(
         _ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ name: UnsafeRawBufferPointer, _ line: Range<Int>) -> Void
     ) {
@@ -217,13 +218,31 @@ public struct HeaderLines {
         var i = start
         while i + 1 < bytes.count && bytes[i] != 13 {
             let lineStart = i
-            while bytes[i] != 58 { i += 1 }
+            i = colon(in: bytes, from: i)
             let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i])
             // A validated line ends with CRLF: find its LF.
             guard let lf = memchr(base + i, 10, bytes.count - i) else { return }
             i = base.distance(to: UnsafeRawPointer(lf)) + 1
             body(name, lineStart..<i)
         }
+    }
+
+    /// The index of the first colon at or after `start` in a validated line (there
+    /// is one, before the line's end): eight bytes at a time where eight remain, the
+    /// lowest flagged byte of a word being exact.
+    @inline(__always)
+    static func colon(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var i = start
+        if let base = bytes.baseAddress {
+            while i + 8 <= bytes.count {
+                let word = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self)) ^ 0x3a3a_3a3a_3a3a_3a3a
+                let flagged = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+                if flagged != 0 { return i + flagged.trailingZeroBitCount >> 3 }
+                i += 8
+            }
+        }
+        while bytes[i] != 58 { i += 1 }
+        return i
     }
 
     /// Each header line of a validated head from `start` to its blank line (or the
@@ -236,7 +255,7 @@ public struct HeaderLines {
         var i = start
         while i + 1 < bytes.count && bytes[i] != 13 {
             let lineStart = i
-            while bytes[i] != 58 { i += 1 }
+            i = colon(in: bytes, from: i)
             let nameEnd = i
             i += 1
             while bytes[i] == 32 || bytes[i] == 9 { i += 1 }
@@ -250,6 +269,14 @@ public struct HeaderLines {
             guard body(name, value, lineStart..<i) else { return }
         }
     }
+}
+
+/// Byte equality of two buffers (`memcmp`).
+@inline(__always)
+func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    guard a.count > 0, let x = a.baseAddress, let y = b.baseAddress else { return true }
+    return memcmp(x, y, a.count) == 0
 }
 
 /// ASCII case-insensitive equality of two byte strings.
