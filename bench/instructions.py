@@ -40,9 +40,12 @@ def parse_args(argv):
     p.add_argument("--requests", type=int, default=20000, help="measured requests per case")
     p.add_argument("--warmup", type=int, default=3000, help="requests before counting starts")
     p.add_argument("--conns", type=int, default=16, help="keep-alive connections")
-    p.add_argument("--only", default="gw,gw-chain", help="cases: gw, gw-chain")
+    p.add_argument("--only", default="gw,gw-chain",
+                   help="cases: gw, gw-chain, nio-floor (SwiftNIO forwarding bytes 1:1, the bench's reference row)")
     p.add_argument("--top", type=int, default=0, help="list the N costliest functions (inclusive Ir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (callgrind.out files)")
+    p.add_argument("--dump-instr", action="store_true",
+                   help="count per instruction too (callgrind --dump-instr=yes), for callgrind_annotate on addresses")
     return p.parse_args(argv)
 
 
@@ -153,6 +156,8 @@ def prepare_binaries(gw_bin, tmp):
     out = os.path.join(tmp, "bin")
     os.makedirs(out, exist_ok=True)
     names = ["gw"] + sorted(n for n in os.listdir(src) if n.startswith("libgw_") and n.endswith(".so"))
+    if os.path.exists(os.path.join(src, "gw-nio-floor")):
+        names.append("gw-nio-floor")
     for name in names:
         p = subprocess.run(["objcopy", "--strip-debug", os.path.join(src, name), os.path.join(out, name)],
                            capture_output=True, text=True)
@@ -170,7 +175,7 @@ def prepare_binaries(gw_bin, tmp):
 
 def measure(case, args, tmp, logdir):
     port = bench.PORTS[case]
-    admin = bench.PORTS[case + ".admin"]
+    admin = bench.PORTS.get(case + ".admin")
     filters = ""
     if case == "gw-chain":
         plugin_dir = os.path.dirname(args.gw_bin)
@@ -179,13 +184,20 @@ def measure(case, args, tmp, logdir):
                 raise bench.BenchError(f"libgw_{name}.so not found next to {args.gw_bin}")
         filters = (bench.DEFAULT_PLUGIN_CHAIN.replace("${GW_PLUGIN_DIR}", plugin_dir)
                    .replace("${GW_BENCH_API_KEY}", bench.API_KEY))
-    cfg = os.path.join(tmp, "conf", f"{case}.yaml")
-    with open(cfg, "w") as f:
-        f.write(bench.gw_config(port, admin, filters))
+    if case == "nio-floor":
+        floor = os.path.join(os.path.dirname(args.gw_bin), "gw-nio-floor")
+        if not os.path.exists(floor):
+            raise bench.BenchError(f"gw-nio-floor not found next to {args.gw_bin}")
+        command = [floor, str(port), str(bench.PORTS["upstream"])]
+    else:
+        cfg = os.path.join(tmp, "conf", f"{case}.yaml")
+        with open(cfg, "w") as f:
+            f.write(bench.gw_config(port, admin, filters))
+        command = [args.gw_bin, "run", "--config", cfg, "--log-level", "warning", "--event-loops", "1"]
     out = os.path.join(tmp, f"callgrind.out.{case}")
     argv = ["env", f"LD_PRELOAD={args.shim}",
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            args.gw_bin, "run", "--config", cfg, "--log-level", "warning", "--event-loops", "1"]
+            *(["--dump-instr=yes"] if args.dump_instr else []), *command]
     server = bench.Server(case, argv, port, None, logdir, admin_port=admin).start(ready_timeout=300)
     try:
         run_count(port, args.conns, args.warmup)
@@ -239,8 +251,8 @@ def main(argv):
                   flush=True)
             for per, name in top_functions(path, served, args.top) if args.top else []:
                 print(f"    {per:10,.0f}  {name[:150]}")
-        if len(results) == 2:
-            (_, s0, i0), (_, s1, i1) = results
+        if len(results) >= 2:
+            (_, s0, i0), (_, s1, i1) = results[:2]
             print(f"difference {i1 / s1 - i0 / s0:10,.0f} Ir/request  ({results[1][0]} minus {results[0][0]})")
         ok = True
         return 0

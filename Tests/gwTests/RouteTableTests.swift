@@ -74,6 +74,32 @@ import Testing
         #expect(Self.rewritten(table, "/api/") == "/v2/")
     }
 
+    /// Paths compare byte for byte, as sent: no Unicode normalisation (a decomposed
+    /// "é" is not the precomposed one), case matters, and a prefix may end inside what
+    /// would be one character (a combining mark after it).
+    @Test func pathsCompareByteForByte() throws {
+        let table = try Self.table("""
+              - name: precomposed
+                match: {prefix: "/caf\u{e9}/"}
+                upstream: up
+                rewrite: {path: /x/$1}
+              - name: exact
+                match: {path: "/Status"}
+                upstream: up
+              - name: base
+                match: {prefix: /e}
+                upstream: up
+                rewrite: {path: /rest$1}
+            """)
+        #expect(Self.route(table, Self.request(.GET, "/caf\u{e9}/menu")) == "precomposed")
+        #expect(Self.rewritten(table, "/caf\u{e9}/menu") == "/x/menu")
+        #expect(Self.route(table, Self.request(.GET, "/cafe\u{301}/menu")) == nil)
+        #expect(Self.route(table, Self.request(.GET, "/Status")) == "exact")
+        #expect(Self.route(table, Self.request(.GET, "/status")) == nil)
+        #expect(Self.route(table, Self.request(.GET, "/e\u{301}x")) == "base")
+        #expect(Self.rewritten(table, "/e\u{301}x") == "/rest\u{301}x")
+    }
+
     @Test func aRegexPathExposesItsCapturesToTheRewrite() throws {
         let table = try Self.table(#"""
               - name: posts

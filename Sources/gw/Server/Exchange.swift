@@ -107,7 +107,7 @@ final class Exchange {
     func start(_ received: ReceivedRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
         clientVersion = received.version
         clientKeepAlive = keepAlive
-        isHEAD = received.method == .HEAD
+        isHEAD = received.method.isHEAD
         expectsBody = scan.hasBody
         let limits = state.config.limits
         if let problem = checkLimits(uri: received.uri, fieldCount: received.fieldCount, scan, limits) {
@@ -240,7 +240,7 @@ final class Exchange {
     /// The target after the route's rewrite (the query kept), or nil without one.
     private static func upstreamURI(_ uri: String, match: RouteTable.Match) -> String? {
         guard let rewritten = match.route.rewrite(captures: match.captures) else { return nil }
-        let query = uri.firstIndex(of: "?").map { String(uri[$0...]) } ?? ""
+        let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[$0...]) } ?? ""
         return (rewritten.isEmpty ? "/" : rewritten) + query
     }
 

@@ -1,3 +1,5 @@
+import NIOHTTP1
+
 /// Header helpers over raw bytes, for heads gw reads without making strings
 /// (`ReceivedRequestHead`, `ReceivedResponseHead`). `HopByHop` has the String forms.
 
@@ -55,4 +57,22 @@ func asciiEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ other: String) -
         i += 1
     }
     return i == bytes.count
+}
+
+extension HTTPMethod {
+    /// `self == .HEAD` without NIO's `==`, which builds and compares both raw-value
+    /// strings (three of those per request were about 400 instructions).
+    var isHEAD: Bool {
+        if case .HEAD = self { return true }
+        return false
+    }
+
+    /// POST, PUT or PATCH: a request of one of these without a framing header goes
+    /// upstream chunked.
+    var isPostPutOrPatch: Bool {
+        switch self {
+        case .POST, .PUT, .PATCH: return true
+        default: return false
+        }
+    }
 }

@@ -141,7 +141,7 @@ extension ReceivedRequestHead {
     /// chunked.
     func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, lines: UpstreamHeadLines) -> Bool {
         let hasLength = scan.contentLength != nil
-        let chunked = !hasLength && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
+        let chunked = !hasLength && (scan.hasTransferEncoding || method.isPostPutOrPatch)
         let dropHost = lines.host != nil
         let dropExpect = scan.expectsContinue
         let host = lines.host ?? (scan.host == nil ? lines.defaultHost : nil)
@@ -293,7 +293,7 @@ extension RequestHeadBytes {
     /// (`HeaderLines.affectsFraming`), so `scan` still describes them. Returns
     /// whether the body goes chunked.
     func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, host: String?, defaultHost: String) -> Bool {
-        let chunked = scan.contentLength == nil && (scan.hasTransferEncoding || method == .POST || method == .PUT || method == .PATCH)
+        let chunked = scan.contentLength == nil && (scan.hasTransferEncoding || method.isPostPutOrPatch)
         let dropHost = host != nil
         let hostLine = host ?? (scan.host == nil ? defaultHost : nil)
         // The kept lines are a subset of the lines' bytes; the fixed text is under 64 bytes.

@@ -44,12 +44,12 @@ final class UpstreamConnection {
     func write(_ part: HTTPClientRequestPart) {
         switch part {
         case .head(var head):
-            handler.parser.requestIsHEAD = head.method == .HEAD
+            handler.parser.requestIsHEAD = head.method.isHEAD
             let (hasLength, hasTransferEncoding) = HTTP1Framing.framingHeaders(head.headers)
             chunkedRequest = false
             if hasLength {
                 if hasTransferEncoding { head.headers.remove(name: "transfer-encoding") }
-            } else if hasTransferEncoding || head.method == .POST || head.method == .PUT || head.method == .PATCH {
+            } else if hasTransferEncoding || head.method.isPostPutOrPatch {
                 // The body arrives de-chunked whatever the client's coding said: re-chunked here.
                 head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
                 chunkedRequest = true
@@ -85,7 +85,7 @@ final class UpstreamConnection {
     /// Write a request head `encode` writes as bytes (`ReceivedRequestHead`); it
     /// returns whether the body goes chunked.
     func writeHead(method: HTTPMethod, _ encode: (inout ByteBuffer) -> Bool) {
-        handler.parser.requestIsHEAD = method == .HEAD
+        handler.parser.requestIsHEAD = method.isHEAD
         var buffer = headBuffer.take() ?? channel.allocator.buffer(capacity: 512)
         buffer.clear()
         chunkedRequest = encode(&buffer)
