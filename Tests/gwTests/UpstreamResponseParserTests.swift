@@ -199,6 +199,21 @@ import Testing
         }
     }
 
+    /// Header names: every byte value, against RFC 9110's tchar (the parser looks them
+    /// up in its own table).
+    @Test func aHeaderNameByteIsAcceptedExactlyWhenItIsATokenCharacter() throws {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for b in 0...255 where b != 58 {
+            let head = Array("HTTP/1.1 200 OK\r\nX".utf8) + [UInt8(b)] + Array("Y: v\r\nContent-Length: 0\r\n\r\n".utf8)
+            let feed = { try UpstreamResponseParser().feed(ByteBuffer(bytes: head)) { _ in } }
+            if tchar.contains(UInt8(b)) {
+                #expect(throws: Never.self, "byte \(b)") { try feed() }
+            } else {
+                #expect(throws: HTTPParserError.self, "byte \(b)") { try feed() }
+            }
+        }
+    }
+
     /// A head is refused at its first bad byte, before the rest of it arrives.
     @Test func aBadByteIsRefusedBeforeTheHeadIsComplete() throws {
         let parser = UpstreamResponseParser()

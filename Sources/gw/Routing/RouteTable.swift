@@ -1,6 +1,12 @@
 import NIOHTTP1
 import PluginHost
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One compiled route: its match rules and what to do with a matching request.
 final class CompiledRoute: Sendable {
     enum PathRule: Sendable {
@@ -67,7 +73,7 @@ final class CompiledRoute: Sendable {
             guard requestPath.utf8.elementsEqual(p.utf8) else { return nil }
             captures = rewritePath == nil ? [] : [requestPath]
         case .prefix(let p):
-            guard requestPath.utf8.starts(with: p.utf8) else { return nil }
+            guard utf8HasPrefix(requestPath, p) else { return nil }
             captures = rewritePath == nil ? [] : [requestPath, requestPath[requestPath.utf8.index(requestPath.startIndex, offsetBy: p.utf8.count)...]]
         case .regex(let regex):
             guard let found = regex.match(String(requestPath)) else { return nil }
@@ -109,6 +115,18 @@ final class CompiledRoute: Sendable {
         if host.hasPrefix("[") { return host.firstIndex(of: "]").map { host[...$0] } ?? Substring(host) }
         return host.lastIndex(of: ":").map { host[..<$0] } ?? Substring(host)
     }
+}
+
+/// Whether `text` starts with the bytes of `prefix` (`memcmp` on both UTF-8 views; the
+/// generic `starts(with:)` walked the views an element at a time).
+@inline(__always)
+func utf8HasPrefix(_ text: Substring, _ prefix: String) -> Bool {
+    let matched = text.utf8.withContiguousStorageIfAvailable { text in
+        prefix.utf8.withContiguousStorageIfAvailable { prefix in
+            prefix.count <= text.count && (prefix.isEmpty || memcmp(text.baseAddress!, prefix.baseAddress!, prefix.count) == 0)
+        }
+    }
+    return (matched ?? nil) ?? text.utf8.starts(with: prefix.utf8)
 }
 
 /// The immutable, ordered route table: the first matching route wins.
