@@ -162,7 +162,7 @@ if arguments.count > 2 {
         value: "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImlzcyI6Imd3LWJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.LDXt-wH171Sy0VphJRa0Q3T0x1asDTbmdmUZt178u8U")
     let jwt = #"{"jwt":{"algorithms":["HS256"],"issuer":"gw-bench","keys":[{"secret":"bench-secret-0123456789abcdef0123456789"}]}}"#
     let single: [(String, LoadedPlugin, String, HTTPRequestHead)] = [
-        ("auth: API key (SHA-256, constant-time compare, credential stripped)", auth, #"{"keys":[{"key":"sk-bench-0123456789","consumer":"bench"}]}"#, head),
+        ("auth: API key (seeded-hash lookup, constant-time compare, credential stripped)", auth, #"{"keys":[{"key":"sk-bench-0123456789","consumer":"bench"}]}"#, head),
         ("auth: JWT HS256 (verify, exp/iss, consumer from sub)", auth, jwt, jwtHead),
         ("rate_limit: GCRA, one limit, in-process store", rateLimit, #"{"key":"client_ip","limits":[{"requests":1000000,"per":"second"}]}"#, head),
         ("rate_limit: token bucket, one limit", rateLimit, #"{"algorithm":"token_bucket","key":"client_ip","limits":[{"requests":1000000,"per":"second"}]}"#, head),
