@@ -47,13 +47,13 @@ let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutabl
 /// The store's key for a plugin's `key`: its name, a NUL, the key. The last one made
 /// on a thread is kept, so a read-then-write of one key (a rate limiter's bucket)
 /// makes it once.
-private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) {
+private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, KVKey) {
     let plugin = LoadedPlugin.from(p)
     let bytes = key.buffer
     let cache = KVKeyCache.current
     if cache.plugin == ObjectIdentifier(plugin) && cache.matches(bytes) { return (plugin, cache.joined) }
     var name = plugin.name
-    let joined = name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) }
+    let joined = KVKey(name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) })
     cache.remember(plugin: ObjectIdentifier(plugin), key: bytes, joined: joined)
     return (plugin, joined)
 }
@@ -62,7 +62,7 @@ private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, String) 
 private final class KVKeyCache {
     var plugin: ObjectIdentifier?
     private var key: [UInt8] = []
-    private(set) var joined = ""
+    private(set) var joined = KVKey("")
     static let maxKeyBytes = 256
 
     func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -71,7 +71,7 @@ private final class KVKeyCache {
         return key.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
     }
 
-    func remember(plugin: ObjectIdentifier, key bytes: UnsafeRawBufferPointer, joined: String) {
+    func remember(plugin: ObjectIdentifier, key bytes: UnsafeRawBufferPointer, joined: KVKey) {
         guard bytes.count <= Self.maxKeyBytes else { return }
         self.plugin = plugin
         key.removeAll(keepingCapacity: true)

@@ -18,7 +18,7 @@ public final class SharedKeyValueStore: Sendable {
     }
 
     struct State {
-        var entries: [String: Entry] = [:]
+        var entries: [KVKey: Entry] = [:]
         var nextCAS: UInt64 = 1
         var writesSinceSweep = 0
 
@@ -27,7 +27,7 @@ public final class SharedKeyValueStore: Sendable {
             return nextCAS
         }
 
-        mutating func live(_ key: String, now: UInt64) -> Entry? {
+        mutating func live(_ key: KVKey, now: UInt64) -> Entry? {
             guard let entry = entries[key] else { return nil }
             if entry.expiresAt != 0 && entry.expiresAt <= now {
                 entries[key] = nil
@@ -58,7 +58,9 @@ public final class SharedKeyValueStore: Sendable {
 
     public init() {}
 
-    public func get(_ key: String) -> (value: [UInt8], cas: UInt64)? {
+    public func get(_ key: String) -> (value: [UInt8], cas: UInt64)? { get(KVKey(key)) }
+
+    public func get(_ key: KVKey) -> (value: [UInt8], cas: UInt64)? {
         let now = ExpiryClock.now()
         return state.withLock { s in s.live(key, now: now).map { ($0.value, $0.cas) } }
     }
@@ -66,7 +68,7 @@ public final class SharedKeyValueStore: Sendable {
     public func set(_ key: String, value: [UInt8], condition: SetCondition, ttlMilliseconds: UInt64) throws(KVError) -> UInt64 {
         // `withUnsafeBytes` rethrows untyped: the outcome crosses it as a Result.
         let outcome = value.withUnsafeBytes { bytes in
-            Result { () throws(KVError) in try set(key, bytes: bytes, condition: condition, ttlMilliseconds: ttlMilliseconds) }
+            Result { () throws(KVError) in try set(KVKey(key), bytes: bytes, condition: condition, ttlMilliseconds: ttlMilliseconds) }
         }
         return try outcome.get()
     }
@@ -76,6 +78,12 @@ public final class SharedKeyValueStore: Sendable {
     /// every request allocates nothing then).
     public func set(
         _ key: String, bytes: UnsafeRawBufferPointer, condition: SetCondition, ttlMilliseconds: UInt64
+    ) throws(KVError) -> UInt64 {
+        try set(KVKey(key), bytes: bytes, condition: condition, ttlMilliseconds: ttlMilliseconds)
+    }
+
+    public func set(
+        _ key: KVKey, bytes: UnsafeRawBufferPointer, condition: SetCondition, ttlMilliseconds: UInt64
     ) throws(KVError) -> UInt64 {
         let now = ExpiryClock.now()
         let expiry = ExpiryClock.expiry(ttlMilliseconds: ttlMilliseconds, now: now)
@@ -115,6 +123,10 @@ public final class SharedKeyValueStore: Sendable {
     }
 
     public func increment(_ key: String, by delta: Int64, ttlMilliseconds: UInt64) throws(KVError) -> Int64 {
+        try increment(KVKey(key), by: delta, ttlMilliseconds: ttlMilliseconds)
+    }
+
+    public func increment(_ key: KVKey, by delta: Int64, ttlMilliseconds: UInt64) throws(KVError) -> Int64 {
         let now = ExpiryClock.now()
         let result: Int64? = state.withLock { s in
             var value: Int64 = 0
@@ -134,9 +146,31 @@ public final class SharedKeyValueStore: Sendable {
         return result
     }
 
-    public func delete(_ key: String) {
+    public func delete(_ key: String) { delete(KVKey(key)) }
+
+    public func delete(_ key: KVKey) {
         state.withLock { _ = $0.entries.removeValue(forKey: key) }
     }
+}
+
+/// A store key with its hash computed once: the host keeps the key a plugin used last
+/// (`kvKey`), and a rate limiter looks its bucket up twice per request (read, then
+/// compare-and-set); hashing the string for each lookup was about a third of the
+/// store's cost. The hash is `Hasher`'s, seeded per process; equality is the string's.
+public struct KVKey: Hashable, Sendable {
+    public let text: String
+    private let hash: Int
+
+    public init(_ text: String) {
+        self.text = text
+        var hasher = Hasher()
+        hasher.combine(text)
+        hash = hasher.finalize()
+    }
+
+    public static func == (a: KVKey, b: KVKey) -> Bool { a.hash == b.hash && a.text == b.text }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }
 
 /// The clock of entry expiry: CLOCK_MONOTONIC_COARSE (a read of the kernel's last

@@ -54,6 +54,19 @@ import Testing
         #expect(store.get("short")?.value == [3])
     }
 
+    /// Keys carry their hash: a key built again from equal text (another string
+    /// object) finds the same entry; different text never does.
+    @Test func aKeyBuiltAgainFromEqualTextFindsTheSameEntry() throws {
+        let first = KVKey("rate_limit\u{0}route\u{1}c:" + String(repeating: "x", count: 40))
+        _ = try [UInt8]([1, 2]).withUnsafeBytes { try store.set(first, bytes: $0, condition: .always, ttlMilliseconds: 0) }
+        let again = KVKey("rate_limit\u{0}route\u{1}c:" + String(repeating: "x", count: 40))
+        #expect(again == first)
+        #expect(store.get(again)?.value == [1, 2])
+        #expect(store.get("rate_limit\u{0}route\u{1}c:" + String(repeating: "x", count: 40))?.value == [1, 2])
+        #expect(store.get(KVKey("rate_limit\u{0}route\u{1}c:" + String(repeating: "x", count: 39))) == nil)
+        #expect(KVKey("a") != KVKey("b"))
+    }
+
     /// A same-size rewrite reuses the entry's storage: what a reader already got stays
     /// as it was, and the new TTL replaces the old one.
     @Test func aRewriteInPlaceLeavesEarlierReadsAloneAndTakesTheNewTTL() async throws {
