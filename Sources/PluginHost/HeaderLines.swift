@@ -279,11 +279,37 @@ func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool
     return memcmp(x, y, a.count) == 0
 }
 
+/// Each byte of `word` with A-Z lowered and every other byte (non-ASCII included)
+/// unchanged: a byte's high bit marks "at least 'A'" and "above 'Z'" after one add
+/// each (seven-bit values, so no carry crosses bytes).
+@inline(__always)
+func asciiLowercased(_ word: UInt64) -> UInt64 {
+    let low = word & 0x7f7f_7f7f_7f7f_7f7f
+    let aboveZ = low &+ 0x2525_2525_2525_2525
+    let atLeastA = low &+ 0x3f3f_3f3f_3f3f_3f3f
+    let upper = atLeastA & ~aboveZ & ~word & 0x8080_8080_8080_8080
+    return word | (upper >> 2)
+}
+
 /// ASCII case-insensitive equality of two byte strings.
 @inline(__always)
 func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    guard a.count == b.count else { return false }
-    for i in 0..<a.count {
+    let count = a.count
+    guard count == b.count else { return false }
+    // Eight bytes at a time, both words lowered; the last word overlaps the one before
+    // it when the length is not a multiple of eight (equality still holds).
+    if count >= 8, let x = a.baseAddress, let y = b.baseAddress {
+        var offset = 0
+        while true {
+            let at = min(offset, count - 8)
+            let u = asciiLowercased(UInt64(littleEndian: x.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
+            let v = asciiLowercased(UInt64(littleEndian: y.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
+            if u != v { return false }
+            if at == count - 8 { return true }
+            offset += 8
+        }
+    }
+    for i in 0..<count {
         var x = a[i]
         var y = b[i]
         if x >= 65 && x <= 90 { x += 32 }

@@ -153,4 +153,38 @@ import Testing
             #expect(isTokenByte(UInt8(c)) == tchar.contains(UInt8(c)), "byte \(c)")
         }
     }
+
+    /// The word-at-a-time comparison against a byte-by-byte reference: every pair of
+    /// byte values at offsets in the first word, the overlapping tail and the last byte
+    /// of 9- and 16-byte strings, and lengths 1 to 24 with a difference in the last byte.
+    @Test func caseInsensitiveEqualityMatchesTheByteReference() {
+        func reference(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+            func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+            return a.count == b.count && zip(a, b).allSatisfy { lower($0) == lower($1) }
+        }
+        var mismatches = 0
+        for (length, positions) in [(9, [0, 3, 7, 8]), (16, [0, 5, 8, 15])] {
+            for position in positions {
+                for x in 0...255 {
+                    for y in 0...255 {
+                        var a = Array(repeating: UInt8(ascii: "k"), count: length)
+                        var b = Array(repeating: UInt8(ascii: "K"), count: length)
+                        a[position] = UInt8(x)
+                        b[position] = UInt8(y)
+                        let got = a.withUnsafeBytes { a in b.withUnsafeBytes { b in equalBytesIgnoringCase(a, b) } }
+                        if got != reference(a, b) { mismatches += 1 }
+                    }
+                }
+            }
+        }
+        #expect(mismatches == 0)
+        for length in 1...24 {
+            let a = Array("Content-Type-And-More-XYZ".utf8.prefix(length))
+            let b = Array("content-type-and-more-xyz".utf8.prefix(length))
+            var c = b
+            c[length - 1] ^= 0x01
+            #expect(a.withUnsafeBytes { a in b.withUnsafeBytes { equalBytesIgnoringCase(a, $0) } }, "length \(length)")
+            #expect(!a.withUnsafeBytes { a in c.withUnsafeBytes { equalBytesIgnoringCase(a, $0) } }, "length \(length)")
+        }
+    }
 }
