@@ -123,9 +123,9 @@ extension FilterChainRun {
 
 /// An RFC 9110 token character: ALPHA, DIGIT or one of !#$%&'*+-.^_`|~, looked up
 /// in a 128-bit set (one shift and mask per byte; every header name set by a filter
-/// is checked byte by byte, and so is every upstream response header name).
-@inlinable @inline(__always)
-public func isTokenByte(_ c: UInt8) -> Bool {
+/// is checked byte by byte).
+@inline(__always)
+func isTokenByte(_ c: UInt8) -> Bool {
     // Bit c of (low, high): low for 0-63 ('0'-'9' and the symbols), high for 64-127.
     let low: UInt64 = 0x03ff_6cfa_0000_0000
     let high: UInt64 = 0x57ff_ffff_c7ff_fffe

@@ -214,6 +214,44 @@ import Testing
         }
     }
 
+    /// A head that arrives in pieces is read on from the first line the last piece
+    /// left incomplete: fields, framing and the lines a proxy drops come out the same
+    /// at every split as in one piece.
+    @Test func aHeadArrivingInPiecesReadsTheSameAsAWholeOne() throws {
+        var text = "HTTP/1.1 200 OK\r\nServer: up\r\nConnection: keep-alive, x-hop\r\nKeep-Alive: timeout=5\r\n"
+        for i in 0..<20 { text += "X-Field-\(i): value \(i)\t with tab\r\n" }
+        text += "X-Request-Id: upstream\r\nContent-Length: 2\r\n\r\nok"
+        func parse(step: Int) throws -> (Int?, Int, [String], String) {
+            let parser = UpstreamResponseParser()
+            var seen: ReceivedResponseHead?
+            var body = ""
+            let bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let end = step == 0 ? bytes.count : min(offset + step, bytes.count)
+                try parser.feed(ByteBuffer(bytes: bytes[offset..<end])) { event in
+                    switch event {
+                    case .head: seen = parser.takeHead()
+                    case .body(let b): body += String(buffer: b)
+                    case .end: break
+                    }
+                }
+                offset = end
+            }
+            let head = try #require(seen)
+            var kept: [String] = []
+            head.forEachKeptRange { range in kept.append(String(buffer: head.bytes.getSlice(at: head.bytes.readerIndex + range.lowerBound, length: range.count)!)) }
+            return (head.contentLength, head.lineCount, kept, body)
+        }
+        let whole = try parse(step: 0)
+        #expect(whole.0 == 2 && whole.1 == 25 && whole.3 == "ok")
+        #expect(!whole.2.joined().lowercased().contains("keep-alive"))
+        for step in [1, 2, 3, 7, 13, 64] {
+            let split = try parse(step: step)
+            #expect(split.0 == whole.0 && split.1 == whole.1 && split.2 == whole.2 && split.3 == whole.3, "step \(step)")
+        }
+    }
+
     /// A head is refused at its first bad byte, before the rest of it arrives.
     @Test func aBadByteIsRefusedBeforeTheHeadIsComplete() throws {
         let parser = UpstreamResponseParser()

@@ -1,6 +1,5 @@
 import NIOCore
 import NIOHTTP1
-import PluginHost
 
 /// HTTP/1.1 response parser for upstream connections (RFC 9112), fed the raw bytes
 /// of one connection. It replaces NIO's `HTTPResponseDecoder` and the
@@ -60,6 +59,10 @@ final class UpstreamResponseParser {
     private var state = State.head
     /// Bytes of an incomplete head or line, kept until the next read completes it.
     private var pending: ByteBuffer?
+    /// An incomplete head's fields read so far, and the offset (in `pending`) of the
+    /// first line not read yet: the next read resumes there instead of scanning the
+    /// head again from its start (a head dripping in byte by byte costs linear time).
+    private var partialHead: (head: ReceivedResponseHead, resumeAt: Int)?
     /// The request now in flight was HEAD: its response has no body.
     var requestIsHEAD = false
     /// False once a response said the connection cannot carry another exchange.
@@ -85,11 +88,11 @@ final class UpstreamResponseParser {
         while buffer.readableBytes > 0 {
             switch state {
             case .head:
-                var received = Self.noHead
+                var (received, resumeAt) = partialHead.take() ?? (Self.noHead, 0)
                 var failure: HTTPParserError?
                 let scanned = buffer.withUnsafeReadableBytes { bytes -> Int? in
                     do throws(HTTPParserError) {
-                        return try Self.scanHead(bytes, into: &received)
+                        return try Self.scanHead(bytes, into: &received, resumeAt: &resumeAt)
                     } catch {
                         failure = error
                         return nil
@@ -99,6 +102,7 @@ final class UpstreamResponseParser {
                 guard let headLength = scanned else {
                     if buffer.readableBytes > Self.maxHeadBytes { throw .headerOverflow }
                     pending = buffer
+                    partialHead = (received, resumeAt)
                     return
                 }
                 guard headLength <= Self.maxHeadBytes else { throw .headerOverflow }
@@ -195,9 +199,14 @@ final class UpstreamResponseParser {
     /// `received` (status, framing, `Connection` tokens, the lines a proxy leaves
     /// out), without making strings and in one pass: the head's length once its blank
     /// line is there, nil while it is incomplete. A byte that makes it invalid throws
-    /// as soon as it arrives, whether or not the rest has.
-    static func scanHead(_ bytes: UnsafeRawBufferPointer, into received: inout ReceivedResponseHead) throws(HTTPParserError) -> Int? {
+    /// as soon as it arrives, whether or not the rest has. `resumeAt`: 0, or where an
+    /// earlier call on a prefix of `bytes` stopped (the first line it did not read,
+    /// its fields already in `received`); updated when the head is incomplete.
+    static func scanHead(
+        _ bytes: UnsafeRawBufferPointer, into received: inout ReceivedResponseHead, resumeAt: inout Int
+    ) throws(HTTPParserError) -> Int? {
         let count = bytes.count
+        if resumeAt > 0 { return try scanFields(bytes, from: resumeAt, into: &received, resumeAt: &resumeAt) }
         // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF, checked as far as it arrived.
         let prefix: StaticString = "HTTP/1."
         for i in 0..<min(7, count) where bytes[i] != prefix.utf8Start[i] { throw .invalidVersion }
@@ -216,8 +225,17 @@ final class UpstreamResponseParser {
         guard bytes[i] == 13, bytes[i + 1] == 10 else { throw .lfExpected }
         i += 2
         received.statusLineLength = i
-        // Header fields until the blank line.
+        return try scanFields(bytes, from: i, into: &received, resumeAt: &resumeAt)
+    }
+
+    /// The header fields from `start` to the blank line (see `scanHead`).
+    private static func scanFields(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, into received: inout ReceivedResponseHead, resumeAt: inout Int
+    ) throws(HTTPParserError) -> Int? {
+        let count = bytes.count
+        var i = start
         while true {
+            resumeAt = i
             guard i + 1 < count else { return nil }
             if bytes[i] == 13 && bytes[i + 1] == 10 { return i + 2 }
             let lineStart = i
