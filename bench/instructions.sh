@@ -6,18 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
+source bench/apt-install.sh
 need=()
-command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
-command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-command -v objcopy >/dev/null 2>&1 || need+=(binutils)
-command -v cc >/dev/null 2>&1 || need+=(gcc)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "bench-instructions: installing ${need[*]}" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+have valgrind || need+=(valgrind)
+have nginx || need+=(nginx-light)
+have objcopy || need+=(binutils)
+have cc || need+=(gcc)
+apt_install bench-instructions ${need[@]+"${need[@]}"}
 if [ -z "${GW_BIN:-}" ]; then
   swift build -c release >/dev/null
   GW_BIN=.build/release/gw

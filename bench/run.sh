@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ---- Debian packages ---------------------------------------------------------------------------
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+source bench/apt-install.sh
 need=()
 if ! have nginx; then
   if apt-cache show nginx-light >/dev/null 2>&1; then need+=(nginx-light); else need+=(nginx); fi
@@ -19,13 +19,7 @@ have haproxy || need+=(haproxy)
 have taskset || need+=(util-linux)
 have cc || need+=(gcc)            # builds the C sample plugin when the filter plugins are absent
 have python3 || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "bench: installing ${need[*]}" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+apt_install bench ${need[@]+"${need[@]}"}
 # Debian puts nginx and haproxy in /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
 
