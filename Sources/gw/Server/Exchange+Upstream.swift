@@ -128,7 +128,10 @@ extension Exchange {
             connection.write(part)
         }
         pendingUpstream.removeAll()
-        connection.flush()
+        // Inside the client's read, the flush waits for the read's end
+        // (`DownstreamHandler.channelReadComplete`): a body or the last chunk read in
+        // the same batch then leaves in the same write as the head.
+        if downstream.inRead && connection.isWritable { upstreamNeedsFlush = true } else { connection.flush() }
         // RFC 9110 §10.1.1: no 100 (Continue) to an HTTP/1.0 client.
         if expectContinue && !requestComplete && clientVersion.minor >= 1 {
             expectContinue = false

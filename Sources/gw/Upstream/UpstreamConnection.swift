@@ -35,6 +35,9 @@ final class UpstreamConnection {
     private var chunkedRequest = false
     /// The last request head's buffer, reused once sent (as `DownstreamHandler.headBuffer`).
     private var headBuffer: ByteBuffer?
+    /// Bytes were written since the last flush. A flush with nothing new to send still
+    /// walks the pipeline and the channel's write state; it is skipped.
+    private var unflushed = false
 
     /// Serialize one part of a request (HTTP/1.1, framed here: no encoder handler).
     /// Framing (RFC 9112 §6): Content-Length if present (a Transfer-Encoding beside it
@@ -96,6 +99,7 @@ final class UpstreamConnection {
     /// Written from the last handler's context: `channel.write` would enter at the
     /// pipeline's tail and cross this handler first (and check the calling thread).
     private func out(_ buffer: ByteBuffer) {
+        unflushed = true
         if let context = handler.context {
             context.write(handler.wrapOutboundOut(buffer), promise: nil)
         } else {
@@ -104,6 +108,8 @@ final class UpstreamConnection {
     }
 
     func flush() {
+        guard unflushed else { return }
+        unflushed = false
         if let context = handler.context { context.flush() } else { channel.flush() }
     }
 
