@@ -36,12 +36,19 @@ public struct StreamMetadata: Sendable {
     mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         remove { Self.matches($0, namespace, name) }
         if bytes.isEmpty { bytes.reserveCapacity(256) }
-        Self.appendLength(namespace.count + 1 + name.count, to: &bytes)
-        bytes.append(contentsOf: namespace)
-        bytes.append(UInt8(ascii: "."))
-        bytes.append(contentsOf: name)
-        Self.appendLength(value.count, to: &bytes)
-        bytes.append(contentsOf: value)
+        let keyLength = namespace.count + 1 + name.count
+        bytes.appendComposed(count: 8 + keyLength + value.count) { out in
+            var at = out
+            at.storeBytes(of: UInt32(truncatingIfNeeded: keyLength).littleEndian, as: UInt32.self)
+            at += 4
+            at.copy(namespace)
+            at.storeBytes(of: UInt8(ascii: "."), as: UInt8.self)
+            at += 1
+            at.copy(name)
+            at.storeBytes(of: UInt32(truncatingIfNeeded: value.count).littleEndian, as: UInt32.self)
+            at += 4
+            at.copy(value)
+        }
     }
 
     /// The latest value of `key`, if set.

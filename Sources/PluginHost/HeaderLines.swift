@@ -181,12 +181,14 @@ public struct HeaderLines {
         addedNameLengths |= Self.lengthBit(name.count)
         // The size metadata reserves too: the loop hands the same spare arrays to both.
         if addedLines.isEmpty { addedLines.reserveCapacity(256) }
-        addedLines.append(contentsOf: name)
-        addedLines.append(58)
-        addedLines.append(32)
-        addedLines.append(contentsOf: value)
-        addedLines.append(13)
-        addedLines.append(10)
+        addedLines.appendComposed(count: name.count + value.count + 4) { out in
+            var at = out
+            at.copy(name)
+            at.storeBytes(of: 0x203a, as: UInt16.self)  // ": " (little-endian)
+            at += 2
+            at.copy(value)
+            at.storeBytes(of: 0x0a0d, as: UInt16.self)  // CRLF
+        }
     }
 
     /// A name whose change the delta does not carry: the framing headers, `Connection`
@@ -268,6 +270,15 @@ public struct HeaderLines {
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
             guard body(name, value, lineStart..<i) else { return }
         }
+    }
+}
+
+extension UnsafeMutableRawPointer {
+    /// Copy `bytes` here and move past them.
+    @inline(__always)
+    mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+        if let source = bytes.baseAddress, bytes.count > 0 { copyMemory(from: source, byteCount: bytes.count) }
+        self += bytes.count
     }
 }
 
