@@ -234,9 +234,16 @@ private func provideAddedLines(_ lines: inout HeaderLines, _ arena: HookArena) {
     if lines.addedLines.capacity == 0 { lines.adopt(arena.takeSpare()) }
 }
 
-/// The lines of a direction's head, if it is in line form.
-private func lines(of run: FilterChainRun, _ dir: gw_direction) -> HeaderLines? {
-    isRequest(dir) ? run.requestBytes?.lines : run.responseBytes?.lines
+/// The lines of a direction's head, if it is in line form, read in place: a copy
+/// would retain (and later release) both of its buffers on every header read.
+@inline(__always)
+private func withLines<R>(of run: FilterChainRun, _ dir: gw_direction, _ body: (inout HeaderLines) -> R) -> R? {
+    if isRequest(dir) {
+        guard run.requestBytes != nil else { return nil }
+        return body(&run.requestBytes!.lines)
+    }
+    guard run.responseBytes != nil else { return nil }
+    return body(&run.responseBytes!.lines)
 }
 
 private let hostHeaderGet:
@@ -245,7 +252,7 @@ private let hostHeaderGet:
             guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
             unowned(unsafe) let run = handle.takeUnretainedValue()
             let wanted = name.buffer
-            if let head = lines(of: run, dir) {
+            let inLines: gw_result? = withLines(of: run, dir) { head in
                 guard head.mayContain(wanted) else {
                     countOut?.pointee = 0
                     return GW_E_NOT_FOUND
@@ -263,6 +270,7 @@ private let hostHeaderGet:
                 valueOut.pointee = gw_str(ptr: found.baseAddress?.assumingMemoryBound(to: CChar.self), len: found.count)
                 return GW_OK
             }
+            if let inLines { return inLines }
             guard let fields = headers(of: run, dir) else { return GW_E_WRONG_CONTEXT }
             var seen = 0
             var found: String?
