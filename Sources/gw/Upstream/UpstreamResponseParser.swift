@@ -30,15 +30,13 @@ final class UpstreamResponseParser {
     }
 
     /// The head announced by the last `.head` event.
-    private var head = UpstreamResponseParser.noHead
+    private var head: ReceivedResponseHead?
     private static let noHead = ReceivedResponseHead(bytes: ByteBuffer())
 
     /// The head of the `.head` event just emitted, moved out: the caller holds the
     /// only reference to its bytes (an enum payload would keep them referenced).
     func takeHead() -> ReceivedResponseHead {
-        var taken = Self.noHead
-        swap(&taken, &head)
-        return taken
+        head.take() ?? Self.noHead
     }
 
     /// Largest response head (status line and headers) accepted.
@@ -157,7 +155,7 @@ final class UpstreamResponseParser {
     // MARK: - Heads
 
     /// The body's framing is decided before the head is handed on (`takeHead`).
-    private func startResponse(_ received: ReceivedResponseHead, emit: (Event) -> Void) {
+    private func startResponse(_ received: consuming ReceivedResponseHead, emit: (Event) -> Void) {
         let code = received.status
         if code < 200 && code != 101 { return }  // informational: the final head follows
         // HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
@@ -183,9 +181,9 @@ final class UpstreamResponseParser {
             keepAlive = false
             body = .untilClose
         }
-        self.head = received
+        self.head = consume received
         emit(.head)
-        self.head = Self.noHead
+        self.head = nil
         if let body { state = body } else { finish(emit) }
     }
 
