@@ -121,17 +121,19 @@ extension FilterChainRun {
     }
 }
 
-/// An RFC 9110 token character: ALPHA, DIGIT or one of !#$%&'*+-.^_`|~, looked up
-/// in a 128-bit set (one shift and mask per byte; every header name set by a filter
-/// is checked byte by byte).
-@inline(__always)
-func isTokenByte(_ c: UInt8) -> Bool {
-    // Bit c of (low, high): low for 0-63 ('0'-'9' and the symbols), high for 64-127.
-    let low: UInt64 = 0x03ff_6cfa_0000_0000
-    let high: UInt64 = 0x57ff_ffff_c7ff_fffe
-    switch c >> 6 {
-    case 0: return low & (1 << UInt64(c & 63)) != 0
-    case 1: return high & (1 << UInt64(c & 63)) != 0
-    default: return false
-    }
+/// An RFC 9110 token character (tchar, §5.6.2): ALPHA, DIGIT or one of
+/// !#$%&'*+-.^_`|~, looked up in a 256-byte table, "1" for a token byte: one load and
+/// compare per byte, half the instructions of a 128-bit set test. Every header name a
+/// filter sets and every response header name the server scans goes through it. A
+/// `StaticString` is a constant of the binary: no lazily initialised global, no
+/// bounds check.
+@inlinable @inline(__always)
+public func isTokenByte(_ c: UInt8) -> Bool {
+    let table: StaticString = """
+        0000000000000000000000000000000001011111001101101111111111000000\
+        0111111111111111111111111110001111111111111111111111111111101010\
+        0000000000000000000000000000000000000000000000000000000000000000\
+        0000000000000000000000000000000000000000000000000000000000000000
+        """
+    return table.utf8Start[Int(c)] == 0x31
 }

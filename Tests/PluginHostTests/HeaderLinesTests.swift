@@ -144,8 +144,9 @@ import Testing
     }
 }
 
-/// `isTokenByte` (the bit-set lookup every header name a filter sets goes through)
-/// agrees with RFC 9110's tchar for all 256 byte values.
+/// `isTokenByte` (the table lookup every header name a filter sets, and every response
+/// header name the server scans, goes through) agrees with RFC 9110's tchar for all 256
+/// byte values.
 @Suite struct TokenByteTests {
     @Test func exactlyTheRFC9110TokenCharactersAreTokenBytes() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)

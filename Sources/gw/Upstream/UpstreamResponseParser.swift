@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PluginHost
 
 /// HTTP/1.1 response parser for upstream connections (RFC 9112), fed the raw bytes
 /// of one connection. It replaces NIO's `HTTPResponseDecoder` and the
@@ -237,7 +238,7 @@ final class UpstreamResponseParser {
             guard i + 1 < count else { return nil }
             if bytes[i] == 13 && bytes[i + 1] == 10 { return i + 2 }
             let lineStart = i
-            while i < count && isTokenByteLookup(bytes[i]) { i += 1 }
+            while i < count && isTokenByte(bytes[i]) { i += 1 }
             guard i < count else { return nil }
             // No name, obs-fold (a line starting with a space) or whitespace before the colon.
             guard i > lineStart, bytes[i] == 58 else { throw .invalidHeaderToken }
@@ -348,21 +349,6 @@ private func hexValue(_ b: UInt8) -> UInt8? {
     case 97...102: return b - 87
     default: return nil
     }
-}
-
-/// tchar (RFC 9110 §5.6.2) looked up in a 256-byte table, "1" for a token byte: one
-/// load and compare per byte, half the instructions of the bit-set test
-/// (`isTokenByte`) in the loop over every response header name. A `StaticString` is a
-/// constant of the binary: no lazily initialised global, no bounds check.
-@inline(__always)
-private func isTokenByteLookup(_ b: UInt8) -> Bool {
-    let table: StaticString = """
-        0000000000000000000000000000000001011111001101101111111111000000\
-        0111111111111111111111111110001111111111111111111111111111101010\
-        0000000000000000000000000000000000000000000000000000000000000000\
-        0000000000000000000000000000000000000000000000000000000000000000
-        """
-    return table.utf8Start[Int(b)] == 0x31
 }
 
 @available(*, unavailable)
