@@ -4,7 +4,9 @@ import NIOSSL
 /// A named group of upstream targets with its balancer, TLS context and timeouts.
 /// Immutable; rebuilt on reload.
 final class UpstreamSet: Sendable {
-    struct ResolvedTarget: Sendable {
+    /// A class: an exchange takes its target from `targets` on every request, and a
+    /// struct of five reference-counted fields was copied (retained) field by field.
+    final class ResolvedTarget: Sendable {
         let host: String
         let port: Int
         let address: SocketAddress
