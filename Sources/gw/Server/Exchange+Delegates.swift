@@ -14,8 +14,8 @@ extension Exchange: FilterChainRunDelegate {
     }
 
     func filterRunResponseHeadersDone(_ run: FilterChainRun) {
-        if let received = receivedResponse {
-            receivedResponse = nil
+        // Moved out (`take`), not copied and cleared: a copy retains its bytes.
+        if let received = receivedResponse.take() {
             if let edits = run.responseBytes {
                 responseHeadPassedThrough(received, edits: edits)
             } else if let head = run.responseHead {
@@ -104,7 +104,7 @@ extension Exchange: UpstreamResponseDelegate {
             let endOfStream = isHEAD || status == 204 || status == 304 || head.contentLength == 0
             // A head the pass-through writer takes stays bytes through the filters.
             if clientVersion == .http1_1 && head.passesThrough, let bytes = head.makeHeadBytes() {
-                receivedResponse = head
+                receivedResponse = consume head
                 run.startResponse(bytes: bytes, endOfStream: endOfStream)
             } else {
                 run.startResponse(head.makeHead(), endOfStream: endOfStream)
