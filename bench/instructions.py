@@ -12,7 +12,10 @@ nginx upstream, then gw under `valgrind --tool=callgrind --instr-atstart=no` wit
 sends a warm-up, switches collection on (`callgrind_control -i on`), sends a fixed number of
 keep-alive requests (a small client here), dumps the counts and prints instructions (Ir) per request, user space
 only (the kernel's socket work is not counted). With --top N it also lists the N functions with
-the most inclusive instructions per request, from callgrind_annotate.
+the most inclusive instructions per request, from callgrind_annotate. With --cache-sim callgrind
+also simulates the caches (32 KiB L1s as on this machine's CPU, no prefetching, no kernel code) and
+the L1 instruction- and data-cache misses per request are printed: a request's code that does not fit
+in the L1 instruction cache is fetched again on every request, which instruction counts alone miss.
 
 Usage (normally through `make bench-instructions`):
   python3 bench/instructions.py --gw-bin .build/release/gw [--requests 20000] [--conns 16] [--top 30]
@@ -44,6 +47,8 @@ def parse_args(argv):
                    help="cases: gw, gw-chain, nio-floor (SwiftNIO forwarding bytes 1:1, the bench's reference row)")
     p.add_argument("--top", type=int, default=0, help="list the N costliest functions (inclusive Ir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (callgrind.out files)")
+    p.add_argument("--cache-sim", action="store_true",
+                   help="simulate the caches too; print L1 instruction and data misses per request (about 2x slower)")
     p.add_argument("--dump-instr", action="store_true",
                    help="count per instruction too (callgrind --dump-instr=yes), for callgrind_annotate on addresses")
     return p.parse_args(argv)
@@ -112,12 +117,20 @@ def callgrind_control(*args):
         raise bench.BenchError(f"callgrind_control {' '.join(args)} failed: {p.stderr.strip() or p.stdout.strip()}")
 
 
-def total_ir(path):
+def totals(path):
+    """The dump's totals by event name (Ir, and I1mr, D1mr, D1mw... with the cache simulation)."""
+    events = ["Ir"]
     with open(path, errors="replace") as f:
         for line in f:
-            if line.startswith("summary:") or line.startswith("totals:"):
-                return int(line.split()[1])
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                return dict(zip(events, (int(x) for x in line.split()[1:])))
     raise bench.BenchError(f"{path}: no summary line")
+
+
+def total_ir(path):
+    return totals(path)["Ir"]
 
 
 def top_functions(path, requests, n):
@@ -197,7 +210,8 @@ def measure(case, args, tmp, logdir):
     out = os.path.join(tmp, f"callgrind.out.{case}")
     argv = ["env", f"LD_PRELOAD={args.shim}",
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            *(["--dump-instr=yes"] if args.dump_instr else []), *command]
+            *(["--dump-instr=yes"] if args.dump_instr else []), *(["--cache-sim=yes"] if args.cache_sim else []),
+            *command]
     server = bench.Server(case, argv, port, None, logdir, admin_port=admin).start(ready_timeout=300)
     try:
         run_count(port, args.conns, args.warmup)
@@ -249,6 +263,10 @@ def main(argv):
             results.append((case, served, ir))
             print(f"{case:10s} {served:7d} requests  {ir / served:10,.0f} Ir/request  ({elapsed:.0f} s under callgrind)",
                   flush=True)
+            if args.cache_sim:
+                counts = totals(path)
+                print(f"{'':10s} L1 misses per request: instructions {counts.get('I1mr', 0) / served:,.0f}, "
+                      f"data {(counts.get('D1mr', 0) + counts.get('D1mw', 0)) / served:,.0f}", flush=True)
             for per, name in top_functions(path, served, args.top) if args.top else []:
                 print(f"    {per:10,.0f}  {name[:150]}")
         if len(results) >= 2:
