@@ -293,7 +293,7 @@ func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool
 /// Each byte of `word` with A-Z lowered and every other byte (non-ASCII included)
 /// unchanged: a byte's high bit marks "at least 'A'" and "above 'Z'" after one add
 /// each (seven-bit values, so no carry crosses bytes).
-@inline(__always)
+@inlinable @inline(__always)
 func asciiLowercased(_ word: UInt64) -> UInt64 {
     let low = word & 0x7f7f_7f7f_7f7f_7f7f
     let aboveZ = low &+ 0x2525_2525_2525_2525
@@ -302,9 +302,10 @@ func asciiLowercased(_ word: UInt64) -> UInt64 {
     return word | (upper >> 2)
 }
 
-/// ASCII case-insensitive equality of two byte strings.
-@inline(__always)
-func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+/// ASCII case-insensitive equality of two byte strings: the one implementation, for
+/// the plugin host and for the server's scans of received heads.
+@inlinable @inline(__always)
+public func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     let count = a.count
     guard count == b.count else { return false }
     // Eight bytes at a time, both words lowered; the last word overlaps the one before
@@ -330,9 +331,9 @@ func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPoi
     return true
 }
 
-/// ASCII case-insensitive equality of bytes with a lowercase literal.
-@inline(__always)
-func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+/// ASCII case-insensitive equality of bytes with a literal (any case).
+@inlinable @inline(__always)
+public func equalBytesIgnoringCase(_ a: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
     equalBytesIgnoringCase(a, UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
 }
 

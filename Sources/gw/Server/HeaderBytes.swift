@@ -1,4 +1,5 @@
 import NIOHTTP1
+import PluginHost
 
 /// Header helpers over raw bytes, for heads gw reads without making strings
 /// (`ReceivedRequestHead`, `ReceivedResponseHead`). `HopByHop` has the String forms.
@@ -18,27 +19,14 @@ func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPoi
     }
 }
 
-/// ASCII case-insensitive equality of raw bytes with `lower` (already lowercase).
-@inline(__always)
-func lowercaseEquals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-    guard bytes.count == lower.utf8CodeUnitCount else { return false }
-    let expected = lower.utf8Start
-    for i in 0..<bytes.count {
-        let byte = bytes[i]
-        let folded = (byte >= 65 && byte <= 90) ? byte + 32 : byte
-        if folded != expected[i] { return false }
-    }
-    return true
-}
-
 /// The fixed hop-by-hop names of `HopByHop.names` other than `connection`.
 func isFixedHopByHopName(_ name: UnsafeRawBufferPointer) -> Bool {
     switch name.count {
-    case 2: return lowercaseEquals(name, "te")
-    case 7: return lowercaseEquals(name, "trailer") || lowercaseEquals(name, "upgrade")
-    case 10: return lowercaseEquals(name, "keep-alive")
-    case 16: return lowercaseEquals(name, "proxy-connection")
-    case 18: return lowercaseEquals(name, "proxy-authenticate")
+    case 2: return equalBytesIgnoringCase(name, "te")
+    case 7: return equalBytesIgnoringCase(name, "trailer") || equalBytesIgnoringCase(name, "upgrade")
+    case 10: return equalBytesIgnoringCase(name, "keep-alive")
+    case 16: return equalBytesIgnoringCase(name, "proxy-connection")
+    case 18: return equalBytesIgnoringCase(name, "proxy-authenticate")
     default: return false
     }
 }

@@ -225,13 +225,13 @@ extension ReceivedRequestHead {
     @inline(__always)
     static func forwards(_ name: UnsafeRawBufferPointer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool) -> Bool {
         switch name.count {
-        case 4 where dropHost && lowercaseEquals(name, "host"): return false
-        case 6 where dropExpect && lowercaseEquals(name, "expect"): return false
-        case 10 where lowercaseEquals(name, "connection"): return false
-        case 12 where lowercaseEquals(name, "x-request-id"): return false
-        case 15 where lowercaseEquals(name, "x-forwarded-for"): return false
-        case 17 where lowercaseEquals(name, "x-forwarded-proto"): return false
-        case 17 where dropTransferEncoding && lowercaseEquals(name, "transfer-encoding"): return false
+        case 4 where dropHost && equalBytesIgnoringCase(name, "host"): return false
+        case 6 where dropExpect && equalBytesIgnoringCase(name, "expect"): return false
+        case 10 where equalBytesIgnoringCase(name, "connection"): return false
+        case 12 where equalBytesIgnoringCase(name, "x-request-id"): return false
+        case 15 where equalBytesIgnoringCase(name, "x-forwarded-for"): return false
+        case 17 where equalBytesIgnoringCase(name, "x-forwarded-proto"): return false
+        case 17 where dropTransferEncoding && equalBytesIgnoringCase(name, "transfer-encoding"): return false
         default: return !isFixedHopByHopName(name)
         }
     }
@@ -317,8 +317,8 @@ extension RequestHeadBytes {
                     defer { line += 1 }
                     if removed & (1 << UInt64(line)) != 0 { return }
                     switch name.count {
-                    case 4 where dropHost && lowercaseEquals(name, "host"): return
-                    case 17 where lowercaseEquals(name, "transfer-encoding"): return
+                    case 4 where dropHost && equalBytesIgnoringCase(name, "host"): return
+                    case 17 where equalBytesIgnoringCase(name, "transfer-encoding"): return
                     default: out.put(UnsafeRawBufferPointer(rebasing: raw[range]))
                     }
                 }

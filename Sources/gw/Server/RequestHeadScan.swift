@@ -1,4 +1,5 @@
 import NIOHTTP1
+import PluginHost
 
 /// What the proxy needs from a request's headers, found in ONE pass: the limits
 /// check, body detection, the expectation, the request id, routing and the
@@ -54,25 +55,25 @@ struct RequestHeadScan {
             headerBytes += name.count + value.count
             switch name.count {
             case 4:
-                if host == nil && lowercaseEquals(name, "host") { host = String(decoding: value, as: UTF8.self) }
+                if host == nil && equalBytesIgnoringCase(name, "host") { host = String(decoding: value, as: UTF8.self) }
             case 6:
-                if expect == nil && lowercaseEquals(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
+                if expect == nil && equalBytesIgnoringCase(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
             case 10:
-                if lowercaseEquals(name, "connection") { noteConnection(value) }
+                if equalBytesIgnoringCase(name, "connection") { noteConnection(value) }
             case 12:
-                if requestID == nil && lowercaseEquals(name, "x-request-id") { requestID = String(decoding: value, as: UTF8.self) }
+                if requestID == nil && equalBytesIgnoringCase(name, "x-request-id") { requestID = String(decoding: value, as: UTF8.self) }
             case 14:
-                if contentLength == nil && lowercaseEquals(name, "content-length") {
+                if contentLength == nil && equalBytesIgnoringCase(name, "content-length") {
                     contentLength = String(decoding: value, as: UTF8.self)
                 }
             case 15:
-                if lowercaseEquals(name, "x-forwarded-for") { addForwardedFor(String(decoding: value, as: UTF8.self)) }
+                if equalBytesIgnoringCase(name, "x-forwarded-for") { addForwardedFor(String(decoding: value, as: UTF8.self)) }
             case 16:
-                if lowercaseEquals(name, "x-forwarded-host") { hasForwardedHost = true }
+                if equalBytesIgnoringCase(name, "x-forwarded-host") { hasForwardedHost = true }
             case 17:
-                if lowercaseEquals(name, "x-forwarded-proto") {
+                if equalBytesIgnoringCase(name, "x-forwarded-proto") {
                     hasForwardedProto = true
-                } else if lowercaseEquals(name, "transfer-encoding") {
+                } else if equalBytesIgnoringCase(name, "transfer-encoding") {
                     hasTransferEncoding = true
                 }
             default:
@@ -88,9 +89,9 @@ struct RequestHeadScan {
     /// The same tokens `HopByHop.strip` acts on.
     private mutating func noteConnection(_ value: UnsafeRawBufferPointer) {
         forEachElement(value) { token in
-            if !lowercaseEquals(token, "close") && !lowercaseEquals(token, "keep-alive")
-                && !lowercaseEquals(token, "transfer-encoding") && !lowercaseEquals(token, "content-length")
-                && !lowercaseEquals(token, "connection") && !isFixedHopByHopName(token)
+            if !equalBytesIgnoringCase(token, "close") && !equalBytesIgnoringCase(token, "keep-alive")
+                && !equalBytesIgnoringCase(token, "transfer-encoding") && !equalBytesIgnoringCase(token, "content-length")
+                && !equalBytesIgnoringCase(token, "connection") && !isFixedHopByHopName(token)
             {
                 connectionListsOthers = true
             }

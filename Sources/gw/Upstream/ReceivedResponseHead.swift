@@ -45,27 +45,27 @@ struct ReceivedResponseHead {
         lineCount += 1
         nameLengths |= HeaderLines.lengthBit(name.count)
         switch name.count {
-        case 14 where lowercaseEquals(name, "content-length"):
+        case 14 where equalBytesIgnoringCase(name, "content-length"):
             guard let length = Self.contentLength(value, previous: contentLength) else { return .invalidContentLength }
             contentLength = length
             return nil
-        case 17 where lowercaseEquals(name, "transfer-encoding"):
+        case 17 where equalBytesIgnoringCase(name, "transfer-encoding"):
             hasTransferEncoding = true
             // The last coding of the last line decides (RFC 9112 §6.3); empty elements do not count.
-            forEachElement(value) { element in chunked = lowercaseEquals(element, "chunked") }
-        case 10 where lowercaseEquals(name, "connection"):
+            forEachElement(value) { element in chunked = equalBytesIgnoringCase(element, "chunked") }
+        case 10 where equalBytesIgnoringCase(name, "connection"):
             skip(line)
             forEachElement(value) { element in
-                if lowercaseEquals(element, "close") {
+                if equalBytesIgnoringCase(element, "close") {
                     connectionClose = true
-                } else if lowercaseEquals(element, "keep-alive") {
+                } else if equalBytesIgnoringCase(element, "keep-alive") {
                     connectionKeepAlive = true
-                } else if !lowercaseEquals(element, "transfer-encoding") && !lowercaseEquals(element, "content-length") {
+                } else if !equalBytesIgnoringCase(element, "transfer-encoding") && !equalBytesIgnoringCase(element, "content-length") {
                     // Framing headers are never dropped on a Connection's word (HopByHop).
                     connectionListsOthers = true
                 }
             }
-        case 12 where lowercaseEquals(name, "x-request-id"):
+        case 12 where equalBytesIgnoringCase(name, "x-request-id"):
             skip(line)
         default:
             if isFixedHopByHopName(name) { skip(line) }
