@@ -104,6 +104,13 @@ public final class FilterChainRun {
     /// The request head as lines with the filters' changes (`init(requestBytes:)`);
     /// nil once something needed it as NIO's type, and after `finish()`.
     public internal(set) var requestBytes: RequestHeadBytes?
+    /// `body` with the request's lines where the run keeps them (nil when it holds no
+    /// lines): `if let bytes = run.requestBytes` copies them, a retain and a release
+    /// of each buffer through Optional's generic value witnesses.
+    public func withRequestBytes<R>(_ body: (inout RequestHeadBytes) -> R) -> R? {
+        guard requestBytes != nil else { return nil }
+        return body(&requestBytes!)
+    }
     /// The method the upstream gets (a filter may change it), without making the head
     /// NIO's type.
     public var requestMethod: HTTPMethod { requestBytes?.method ?? storedRequestHead.method }

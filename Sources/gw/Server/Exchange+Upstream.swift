@@ -106,10 +106,13 @@ extension Exchange {
         connection.handler.setHoldReads(!context.channel.isWritable)
         if let plain {
             writePlainHead(plain, to: connection, target: target)
-        } else if let bytes = run?.requestBytes, let scan = linesScan {
+        } else if let run, let framing = linesFraming, let method = run.requestBytes?.method {
             let host = policyHost(target)
-            connection.writeHead(method: bytes.method) { buffer in
-                bytes.writeUpstreamHead(into: &buffer, scan: scan, host: host, defaultHost: target.authority)
+            // The lines are read where the run keeps them: a copy retained and released
+            // their buffers (through Optional's generic value witnesses).
+            connection.writeHead(method: method) { buffer in
+                run.withRequestBytes { $0.writeUpstreamHead(into: &buffer, framing: framing, host: host, defaultHost: target.authority) }
+                    ?? false
             }
         } else {
             var head = currentRequestHead

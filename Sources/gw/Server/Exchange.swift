@@ -38,7 +38,7 @@ final class Exchange {
     }
     /// What the received head said of Host and framing, for a head the filter run
     /// keeps as lines (`FilterChainRun.requestBytes`, written by `attach`).
-    var linesScan: RequestHeadScan?
+    var linesFraming: LinesFraming?
     /// A shared placeholder: a fresh `HTTPRequestHead` costs an allocation.
     static let noHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
     var clientVersion = HTTPVersion.http1_1
@@ -139,7 +139,7 @@ final class Exchange {
         } else if !route.chain.isEmpty && upstream != nil, let bytes = makeRequestLines(received, scan: scan, uri: uri) {
             // Filters read and change it as lines (`RequestHeadBytes`); `attach` writes it.
             requestLines = bytes
-            linesScan = scan
+            linesFraming = LinesFraming(scan)
         } else {
             requestHead = received.makeUpstreamHead(
                 scan: scan, uri: uri, requestID: requestID.string, clientAddress: downstream.clientAddress, scheme: downstream.scheme)
@@ -157,7 +157,8 @@ final class Exchange {
                 scheme: downstream.scheme, clientAddress: downstream.clientAddress, id: requestID,
                 routeName: route.name, upstreamName: upstream?.name ?? "")
             let run: FilterChainRun
-            if let bytes = requestLines {
+            // Moved out, not copied: the run's copy is the only one.
+            if let bytes = requestLines.take() {
                 run = FilterChainRun(
                     chain: route.chain, loop: loop, requestBytes: bytes, info: info, services: state.services,
                     bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)

@@ -290,12 +290,12 @@ extension RequestHeadBytes {
     /// `fixed`); `defaultHost` is sent when there is none. Transfer-Encoding lines
     /// are left out: the body is re-framed (chunked unless a Content-Length frames
     /// it). Filters cannot have changed Host or framing headers in this form
-    /// (`HeaderLines.affectsFraming`), so `scan` still describes them. Returns
+    /// (`HeaderLines.affectsFraming`), so `framing` still describes them. Returns
     /// whether the body goes chunked.
-    func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, host: String?, defaultHost: String) -> Bool {
-        let chunked = scan.contentLength == nil && (scan.hasTransferEncoding || method.isPostPutOrPatch)
+    func writeUpstreamHead(into buffer: inout ByteBuffer, framing: LinesFraming, host: String?, defaultHost: String) -> Bool {
+        let chunked = !framing.hasContentLength && (framing.hasTransferEncoding || method.isPostPutOrPatch)
         let dropHost = host != nil
-        let hostLine = host ?? (scan.host == nil ? defaultHost : nil)
+        let hostLine = host ?? (framing.hasHost ? nil : defaultHost)
         // The kept lines are a subset of the lines' bytes; the fixed text is under 64 bytes.
         let bound =
             lines.bytes.readableBytes + lines.addedLines.count + HeadWriter.bound(method) + uri.utf8.count

@@ -110,3 +110,18 @@ struct RequestHeadScan {
         return false
     }
 }
+
+/// What writing a head kept as lines needs of its scan (`RequestHeadBytes.writeUpstreamHead`):
+/// three flags, so the exchange keeps them instead of the scan and its strings (a
+/// stored scan was copied, retains and all, when the head went upstream).
+struct LinesFraming {
+    let hasContentLength: Bool
+    let hasTransferEncoding: Bool
+    let hasHost: Bool
+
+    init(_ scan: RequestHeadScan) {
+        hasContentLength = scan.contentLength != nil
+        hasTransferEncoding = scan.hasTransferEncoding
+        hasHost = scan.host != nil
+    }
+}
