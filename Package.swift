@@ -9,9 +9,15 @@ let pluginLinkerSettings: [LinkerSetting] = [
 ]
 
 /// Release builds of the data plane skip dynamic exclusivity checks (as SwiftNIO's
-/// benchmarks do); debug builds and tests keep them.
+/// benchmarks do); debug builds and tests keep them. They also copy and destroy
+/// multi-field structs inline rather than through the type's value witnesses
+/// (`-disable-type-layout`): with type layouts, the optimizer's default, an outlined
+/// copy of an optional head struct calls Optional's generic witness, which calls the
+/// struct's, about 100 instructions a copy in cold runtime code (docs/performance.md,
+/// item 71).
 let dataPlaneSettings: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+    .unsafeFlags(
+        ["-enforce-exclusivity=unchecked", "-Xfrontend", "-disable-type-layout"], .when(configuration: .release))
 ]
 
 let package = Package(
