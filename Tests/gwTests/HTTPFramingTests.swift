@@ -238,6 +238,28 @@ extension EndToEnd {
                 #expect(seen.header("x-empty") == "")
             }
         }
+
+        /// A 20 KB value arriving 1,000 bytes a read: the decoder's scratch grows
+        /// several times while the head is gathered, and the upstream gets every byte.
+        @Test func aLargeHeadSplitAcrossReadsIsForwardedIntact() async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+                let value = String((0..<20_000).map { alphabet[$0 % alphabet.count] })
+                let text = "GET /large HTTP/1.1\r\nHost: x\r\nX-Large: \(value)\r\nX-After: end\r\nConnection: close\r\n\r\n"
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: gw.port).get()
+                let bytes = Array(text.utf8)
+                for start in stride(from: 0, to: bytes.count, by: 1_000) {
+                    try await channel.writeAndFlush(ByteBuffer(bytes: bytes[start..<min(start + 1_000, bytes.count)]))
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                try? await channel.closeFuture.get()
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.uri == "/large")
+                #expect(seen.header("x-large") == value)
+                #expect(seen.header("x-after") == "end")
+            }
+        }
     }
 
     /// How gw frames what it sends clients (`DownstreamHandler.writeResponseHead`).

@@ -16,7 +16,7 @@ enum RequestPart {
 /// `chunked`, obs-fold, bare CR/LF and bad token bytes are all refused) without
 /// NIO's `ByteToMessageHandler` and `HTTPRequestDecoder` around it. Those cost two
 /// pipeline handlers, a boxed `NIOAny` per part and a cumulation buffer; here the
-/// head's bytes are gathered in a reused scratch array and copied once into the
+/// head's bytes are gathered in a reused scratch buffer and copied once into the
 /// `ReceivedRequestHead` (no string per header), and the body parts are slices of
 /// the bytes read (no copy).
 ///
@@ -34,7 +34,7 @@ final class RequestDecoder {
 
     private let parser: UnsafeMutablePointer<llhttp_t>
     /// The request line's target and the header fields' bytes, back to back.
-    private var scratch: [UInt8] = []
+    private var scratch = HeadScratch()
     private var urlEnd = 0
     /// Per field: where its name starts, where its value starts (= name end), where it ends.
     private var fields: [(name: Int, value: Int, end: Int)] = []
@@ -124,7 +124,7 @@ final class RequestDecoder {
     }
 
     fileprivate func onMessageBegin() -> Int32 {
-        scratch.removeAll(keepingCapacity: true)
+        scratch.removeAll()
         fields.removeAll(keepingCapacity: true)
         urlEnd = 0
         phase = .url
@@ -177,7 +177,7 @@ final class RequestDecoder {
             return refuse(.headerOverflow, "the request head exceeds \(Self.maxHeadBytes) bytes")
         }
         if let at, length > 0 {
-            scratch.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
+            scratch.append(UnsafeRawPointer(at), length)
         }
         return 0
     }
@@ -208,11 +208,10 @@ final class RequestDecoder {
         parser.pointee.upgrade = 0
         let version = HTTPVersion(major: 1, minor: Int(minor))
         let method = Self.method(parser.pointee.method)
-        let head = scratch.withUnsafeBytes { bytes in
-            ReceivedRequestHead(
-                method: method, version: version, uri: String(decoding: bytes[0..<urlEnd], as: UTF8.self), bytes: bytes,
-                base: urlEnd, fields: fields, reusing: spareStorage.take())
-        }
+        let bytes = scratch.bytes
+        let head = ReceivedRequestHead(
+            method: method, version: version, uri: String(decoding: bytes[0..<urlEnd], as: UTF8.self), bytes: bytes,
+            base: urlEnd, fields: fields, reusing: spareStorage.take())
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
         inMessage = true
         return 0
@@ -276,6 +275,45 @@ final class RequestDecoder {
 
 @available(*, unavailable)
 extension RequestDecoder: Sendable {}
+
+/// The bytes of the head being parsed (target and fields, back to back), gathered
+/// across llhttp's callbacks. A `[UInt8]` cost ~100 instructions an append (a
+/// uniqueness and a capacity check, then a generic copy; five appends for a small
+/// request) and ~190 to empty with its capacity kept; here an append is a bounds
+/// check and a `memcpy`. Like that array, it keeps its capacity (at most the
+/// decoder's 64 KiB head limit) for the connection's next request.
+struct HeadScratch: ~Copyable {
+    private var base: UnsafeMutableRawPointer?
+    private(set) var count = 0
+    private var capacity = 0
+
+    init() {}
+
+    deinit { base?.deallocate() }
+
+    /// Valid until the next change.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    mutating func removeAll() { count = 0 }
+
+    mutating func append(_ source: UnsafeRawPointer, _ length: Int) {
+        guard length > 0 else { return }
+        if count + length > capacity { grow(to: count + length) }
+        (base! + count).copyMemory(from: source, byteCount: length)
+        count += length
+    }
+
+    private mutating func grow(to needed: Int) {
+        let newCapacity = max(needed, 2 * capacity, 256)
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        if let base {
+            grown.copyMemory(from: base, byteCount: count)
+            base.deallocate()
+        }
+        base = grown
+        capacity = newCapacity
+    }
+}
 
 /// The callbacks, shared by every parser (they find their decoder through `data`).
 /// Written once, before any parser exists, and only read after.

@@ -50,35 +50,43 @@ struct RequestHeadScan {
         }
     }
 
+    private init() {}
+
     init(_ head: ReceivedRequestHead) {
-        head.forEachField { name, value in
-            headerBytes += name.count + value.count
-            switch name.count {
-            case 4:
-                if host == nil && equalBytesIgnoringCase(name, "host") { host = String(decoding: value, as: UTF8.self) }
-            case 6:
-                if expect == nil && equalBytesIgnoringCase(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
-            case 10:
-                if equalBytesIgnoringCase(name, "connection") { noteConnection(value) }
-            case 12:
-                if requestID == nil && equalBytesIgnoringCase(name, "x-request-id") { requestID = String(decoding: value, as: UTF8.self) }
-            case 14:
-                if contentLength == nil && equalBytesIgnoringCase(name, "content-length") {
-                    contentLength = String(decoding: value, as: UTF8.self)
-                }
-            case 15:
-                if equalBytesIgnoringCase(name, "x-forwarded-for") { addForwardedFor(String(decoding: value, as: UTF8.self)) }
-            case 16:
-                if equalBytesIgnoringCase(name, "x-forwarded-host") { hasForwardedHost = true }
-            case 17:
-                if equalBytesIgnoringCase(name, "x-forwarded-proto") {
-                    hasForwardedProto = true
-                } else if equalBytesIgnoringCase(name, "transfer-encoding") {
-                    hasTransferEncoding = true
-                }
-            default:
-                break
+        // Built in a local the closure changes in place, then moved into `self`: the
+        // closure capturing `self` made a copy of the scan and destroyed it.
+        var scan = RequestHeadScan()
+        head.forEachField { name, value in scan.note(name, value) }
+        self = scan
+    }
+
+    private mutating func note(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        headerBytes += name.count + value.count
+        switch name.count {
+        case 4:
+            if host == nil && equalBytesIgnoringCase(name, "host") { host = String(decoding: value, as: UTF8.self) }
+        case 6:
+            if expect == nil && equalBytesIgnoringCase(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
+        case 10:
+            if equalBytesIgnoringCase(name, "connection") { noteConnection(value) }
+        case 12:
+            if requestID == nil && equalBytesIgnoringCase(name, "x-request-id") { requestID = String(decoding: value, as: UTF8.self) }
+        case 14:
+            if contentLength == nil && equalBytesIgnoringCase(name, "content-length") {
+                contentLength = String(decoding: value, as: UTF8.self)
             }
+        case 15:
+            if equalBytesIgnoringCase(name, "x-forwarded-for") { addForwardedFor(String(decoding: value, as: UTF8.self)) }
+        case 16:
+            if equalBytesIgnoringCase(name, "x-forwarded-host") { hasForwardedHost = true }
+        case 17:
+            if equalBytesIgnoringCase(name, "x-forwarded-proto") {
+                hasForwardedProto = true
+            } else if equalBytesIgnoringCase(name, "transfer-encoding") {
+                hasTransferEncoding = true
+            }
+        default:
+            break
         }
     }
 
