@@ -107,8 +107,9 @@ final class RequestDecoder {
     /// The next part found by the last `feed`, moved out.
     func takePart() -> RequestPart? {
         guard taken < parts.count else { return nil }
-        let part = parts[taken]
-        parts[taken] = .end
+        // Swapped out, not copied then overwritten (a retain and a release of the head).
+        var part = RequestPart.end
+        swap(&part, &parts[taken])
         taken += 1
         return part
     }
