@@ -121,6 +121,11 @@ public final class FilterChainRun {
     /// released by `finish()`.
     public internal(set) var responseBytes: ResponseHeadBytes?
     public var info: StreamInfo
+    /// The lines the last `header_get` found, per direction (`HeaderLines.NameLines`):
+    /// a `header_remove` or `header_set` of the same name uses them instead of walking
+    /// the lines again. Each direction's lines are fixed once made, so they stay right.
+    var notedRequestLines: HeaderLines.NameLines?
+    var notedResponseLines: HeaderLines.NameLines?
     /// Per-request metadata shared by filters (and read by the call log).
     public internal(set) var metadata = StreamMetadata()
     /// Largest body a filter may hold (GW_BUFFER, pauses) before the stream fails.
@@ -306,6 +311,7 @@ public final class FilterChainRun {
             }
         }
         responseBytes = head
+        notedResponseLines = nil
         runHeaders(.response)
     }
 

@@ -105,6 +105,56 @@ public struct HeaderLines {
         }
     }
 
+    /// The received lines named `name` once `forEachValue` saw all of them: where the
+    /// first one's name is in `bytes`, and the lines' bits (removed ones included).
+    public struct NameLines {
+        let nameAt: Int32
+        let nameCount: Int32
+        public let lines: UInt64
+    }
+
+    /// `forEachValue(named:_:)`, also returning the received lines with the name when
+    /// it saw them all (`body` never returned false), for a `remove` of that name next
+    /// (`remove(name:knownLines:)`): a filter that reads a header and then removes it,
+    /// as auth does with its credential, walks the lines once.
+    public func forEachValueNoting(named name: UnsafeRawBufferPointer, _ body: (_ value: UnsafeRawBufferPointer) -> Bool) -> NameLines? {
+        let bit = Self.lengthBit(name.count)
+        var going = true
+        var noted: NameLines?
+        if receivedNameLengths & bit != 0 {
+            var matched: UInt64 = 0
+            var firstAt = -1
+            bytes.withUnsafeReadableBytes { raw in
+                var line = 0
+                Self.forEachName(raw, from: start) { fieldName, range in
+                    defer { line += 1 }
+                    guard going, equalBytesIgnoringCase(fieldName, name) else { return }
+                    matched |= 1 << UInt64(line)
+                    if firstAt < 0 { firstAt = range.lowerBound }
+                    guard removedLines & (1 << UInt64(line)) == 0 else { return }
+                    going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+                }
+            }
+            if going && firstAt >= 0 { noted = NameLines(nameAt: Int32(firstAt), nameCount: Int32(name.count), lines: matched) }
+        }
+        guard going, addedNameLengths & bit != 0 else { return noted }
+        addedLines.withUnsafeBytes { raw in
+            Self.forEachName(raw, from: 0) { fieldName, range in
+                guard going, equalBytesIgnoringCase(fieldName, name) else { return }
+                going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+            }
+        }
+        return going ? noted : nil
+    }
+
+    /// Whether `noted` (from these lines) is about `name`.
+    public func isAbout(_ noted: NameLines, _ name: UnsafeRawBufferPointer) -> Bool {
+        guard Int(noted.nameCount) == name.count, Int(noted.nameAt) + name.count <= bytes.readableBytes else { return false }
+        return bytes.withUnsafeReadableBytes { raw in
+            equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[Int(noted.nameAt)..<Int(noted.nameAt) + name.count]), name)
+        }
+    }
+
     /// The value of the validated line `line` (with its CRLF) whose name is
     /// `nameCount` bytes: after the colon, without surrounding spaces and tabs.
     @inline(__always)
@@ -141,9 +191,13 @@ public struct HeaderLines {
     }
 
     /// Remove every field named `name` (ASCII case-insensitive).
-    public mutating func remove(name: UnsafeRawBufferPointer) {
+    /// `knownLines`: the received lines with this name, if a read just found them
+    /// (`forEachValueNoting`); else they are looked for.
+    public mutating func remove(name: UnsafeRawBufferPointer, knownLines: UInt64? = nil) {
         let bit = Self.lengthBit(name.count)
-        if receivedNameLengths & bit != 0 {
+        if let knownLines {
+            removedLines |= knownLines
+        } else if receivedNameLengths & bit != 0 {
             var mask = removedLines
             bytes.withUnsafeReadableBytes { raw in
                 var line = 0

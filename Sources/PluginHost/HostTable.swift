@@ -246,6 +246,15 @@ private func withLines<R>(of run: FilterChainRun, _ dir: gw_direction, _ body: (
     return body(&run.responseBytes!.lines)
 }
 
+/// The received lines named `name` if the direction's last `header_get` found them.
+@inline(__always)
+private func notedLines(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ head: HeaderLines) -> UInt64? {
+    guard let noted = isRequest(dir) ? run.notedRequestLines : run.notedResponseLines, head.isAbout(noted, name.buffer) else {
+        return nil
+    }
+    return noted.lines
+}
+
 private let hostHeaderGet:
     @convention(c) (OpaquePointer, gw_direction, gw_str, Int, UnsafeMutablePointer<gw_str>, UnsafeMutablePointer<Int>?) ->
         gw_result = { s, dir, name, index, valueOut, countOut in
@@ -259,12 +268,13 @@ private let hostHeaderGet:
                 }
                 var seen = 0
                 var found: UnsafeRawBufferPointer?
-                head.forEachValue(named: wanted) { value in
+                let noted = head.forEachValueNoting(named: wanted) { value in
                     if seen == index { found = run.arena.store(value) }
                     seen += 1
                     // The count is asked for: every match is counted.
                     return found == nil || countOut != nil
                 }
+                if isRequest(dir) { run.notedRequestLines = noted } else { run.notedResponseLines = noted }
                 countOut?.pointee = seen
                 guard let found else { return GW_E_NOT_FOUND }
                 valueOut.pointee = gw_str(ptr: found.baseAddress?.assumingMemoryBound(to: CChar.self), len: found.count)
@@ -304,7 +314,7 @@ private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, 
     unowned(unsafe) let run = handle.takeUnretainedValue()
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     if editLines(run, dir, name, { head in
-        head.remove(name: name.buffer)
+        head.remove(name: name.buffer, knownLines: notedLines(run, dir, name, head))
         head.add(name: name.buffer, value: value.buffer)
     }) {
         return GW_OK
@@ -328,7 +338,9 @@ private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
     unowned(unsafe) let run = handle.takeUnretainedValue()
-    if editLines(run, dir, name, adds: false, { $0.remove(name: name.buffer) }) { return GW_OK }
+    if editLines(run, dir, name, adds: false, { $0.remove(name: name.buffer, knownLines: notedLines(run, dir, name, $0)) }) {
+        return GW_OK
+    }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
     }

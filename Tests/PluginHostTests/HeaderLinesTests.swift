@@ -65,6 +65,54 @@ import Testing
         #expect(head.removedLines == 0b1101)
     }
 
+    /// The values of `name` and, when the walk saw every line, the lines it noted.
+    static func valuesNoting(_ head: HeaderLines, _ name: String, stopAfterFirst: Bool = false) -> ([String], HeaderLines.NameLines?) {
+        var out: [String] = []
+        let noted = Array(name.utf8).withUnsafeBytes { wanted in
+            head.forEachValueNoting(named: wanted) { value in
+                out.append(String(decoding: value, as: UTF8.self))
+                return !stopAfterFirst
+            }
+        }
+        return (out, noted)
+    }
+
+    static func isAbout(_ head: HeaderLines, _ noted: HeaderLines.NameLines, _ name: String) -> Bool {
+        Array(name.utf8).withUnsafeBytes { head.isAbout(noted, $0) }
+    }
+
+    /// A read that saw every line notes the received lines with the name (removed
+    /// ones too), which a removal of that name uses; the note is about that name in
+    /// any case, not another of its length; a read stopped early or of a name only
+    /// added notes nothing.
+    @Test func aReadNotesTheLinesARemovalOfTheSameNameUses() throws {
+        let text = "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-b: 2\r\nX-a: 3\r\nx-c: 4\r\n\r\n"
+        var head = Self.make(text, lines: 4)
+        let (values, noted) = Self.valuesNoting(head, "x-a")
+        #expect(values == ["1", "3"])
+        let lines = try #require(noted)
+        #expect(lines.lines == 0b0101)
+        #expect(Self.isAbout(head, lines, "X-A"))
+        #expect(!Self.isAbout(head, lines, "x-b"), "another name of the same length")
+        #expect(!Self.isAbout(head, lines, "x-ab"))
+        Array("x-a".utf8).withUnsafeBytes { head.remove(name: $0, knownLines: lines.lines) }
+        #expect(Self.fields(head) == ["x-b=2", "x-c=4"])
+        // Noted again after the removal: the removed lines are still named x-a.
+        #expect(Self.valuesNoting(head, "x-a").1?.lines == 0b0101)
+        #expect(Self.valuesNoting(head, "x-a").0.isEmpty)
+
+        #expect(Self.valuesNoting(Self.make(text, lines: 4), "x-a", stopAfterFirst: true).1 == nil)
+        var added = Self.make(text, lines: 4)
+        Self.edit(&added, add: "x-d", "5")
+        let (addedValues, addedNoted) = Self.valuesNoting(added, "x-d")
+        #expect(addedValues == ["5"])
+        #expect(addedNoted == nil, "a name only among the added lines")
+        // A known-lines removal still removes the added lines of the name.
+        Self.edit(&added, add: "x-a", "6")
+        Array("x-a".utf8).withUnsafeBytes { added.remove(name: $0, knownLines: 0b0101) }
+        #expect(Self.fields(added) == ["x-b=2", "x-c=4", "x-d=5"])
+    }
+
     @Test func removalIsByNameInAnyCaseAndAddedLinesFollowTheReceivedOnes() {
         var head = Self.make()
         Self.edit(&head, remove: "x-a")
