@@ -169,7 +169,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headTimer = nil
         inRead = true
         defer { inRead = false }
-        let scan = RequestHeadScan(head)
+        let scan = RequestHeadScan.of(head)
         let exchange = Exchange(downstream: self, context: context, state: currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
         exchange.start(head, keepAlive: keepAlive, scan: scan)

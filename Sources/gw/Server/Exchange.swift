@@ -104,7 +104,9 @@ final class Exchange {
 
     // MARK: - Start
 
-    func start(_ received: ReceivedRequestHead, keepAlive: Bool, scan: RequestHeadScan) {
+    /// `scan` is taken, not borrowed: a proxied-only request keeps it (`PlainForward`)
+    /// without a copy.
+    func start(_ received: ReceivedRequestHead, keepAlive: Bool, scan: consuming RequestHeadScan) {
         clientVersion = received.version
         clientKeepAlive = keepAlive
         isHEAD = received.method.isHEAD
@@ -135,7 +137,7 @@ final class Exchange {
             if expectContinue { head.headers.remove(name: "expect") }
             requestHead = head
         } else if route.chain.isEmpty && upstream != nil {
-            plain = PlainForward(head: received, scan: scan, uri: uri)
+            plain = PlainForward(head: received, scan: consume scan, uri: uri)
         } else if !route.chain.isEmpty && upstream != nil, let bytes = makeRequestLines(received, scan: scan, uri: uri) {
             // Filters read and change it as lines (`RequestHeadBytes`); `attach` writes it.
             requestLines = bytes

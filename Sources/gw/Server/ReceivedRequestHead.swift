@@ -89,6 +89,25 @@ struct ReceivedRequestHead {
         }
     }
 
+    /// `forEachField` with the state `body` changes passed through: a `var` the
+    /// closure captured instead was copied when returned after.
+    @inline(__always)
+    func forEachField<State>(
+        into state: inout State, _ body: (inout State, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
+    ) {
+        storage.withUnsafeBytes { raw in
+            var nameStart = 0
+            var entry = tableStart
+            for _ in 0..<fieldCount {
+                let value = Int(raw.loadUnaligned(fromByteOffset: entry, as: UInt32.self))
+                let end = Int(raw.loadUnaligned(fromByteOffset: entry + 4, as: UInt32.self))
+                body(&state, UnsafeRawBufferPointer(rebasing: raw[nameStart..<value]), UnsafeRawBufferPointer(rebasing: raw[value..<end]))
+                nameStart = end
+                entry += 8
+            }
+        }
+    }
+
     /// The values of the fields named `name` (any case), in order.
     func values(_ name: String) -> [String] {
         var found: [String] = []
