@@ -34,7 +34,7 @@ public struct StreamMetadata: Sendable {
 
     /// Set `namespace.name` to `value` without building the joined key.
     mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        remove { Self.matches($0, namespace, name) }
+        if let found = record(namespace: namespace, name: name) { bytes.removeSubrange(found.record) }
         if bytes.isEmpty { bytes.reserveCapacity(256) }
         let keyLength = namespace.count + 1 + name.count
         bytes.appendComposed(count: 8 + keyLength + value.count) { out in
@@ -58,21 +58,34 @@ public struct StreamMetadata: Sendable {
         return found
     }
 
-    /// The latest value of `namespace.name`, if set.
+    /// The value of `namespace.name`, if set.
     func value(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> ArraySlice<UInt8>? {
-        var found: ArraySlice<UInt8>?
-        forEach { k, v in if Self.matches(k, namespace, name) { found = v } }
-        return found
+        record(namespace: namespace, name: name).map { bytes[$0.value] }
     }
 
-    /// (`memcmp`, not `elementsEqual`: the generic comparison of a slice with a
-    /// buffer went element by element through its indices.)
-    private static func matches(_ key: ArraySlice<UInt8>, _ namespace: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
-        guard key.count == namespace.count + 1 + name.count else { return false }
-        return key.withUnsafeBytes { key in
-            key[namespace.count] == UInt8(ascii: ".")
-                && sameBytes(UnsafeRawBufferPointer(rebasing: key[..<namespace.count]), namespace)
-                && sameBytes(UnsafeRawBufferPointer(rebasing: key[(namespace.count + 1)...]), name)
+    /// The record of `namespace.name` (keys are unique: `set` removes the old one), and
+    /// where its value is. Read in place: a walk by slices retained and released the
+    /// storage twice per record.
+    private func record(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> (record: Range<Int>, value: Range<Int>)? {
+        let keyCount = namespace.count + 1 + name.count
+        return bytes.withUnsafeBytes { raw in
+            var i = 0
+            while i < raw.count {
+                let start = i
+                let keyLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                let keyAt = i + 4
+                i = keyAt + keyLength
+                let valueLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                let valueAt = i + 4
+                i = valueAt + valueLength
+                if keyLength == keyCount && raw[keyAt + namespace.count] == UInt8(ascii: ".")
+                    && sameBytes(UnsafeRawBufferPointer(rebasing: raw[keyAt..<keyAt + namespace.count]), namespace)
+                    && sameBytes(UnsafeRawBufferPointer(rebasing: raw[keyAt + namespace.count + 1..<keyAt + keyCount]), name)
+                {
+                    return (start..<i, valueAt..<i)
+                }
+            }
+            return nil
         }
     }
 

@@ -46,4 +46,34 @@ import Testing
         metadata.forEach { key, _ in seen.append(String(decoding: key, as: UTF8.self)) }
         #expect(seen == ["ai.raw"])
     }
+
+    static func set(_ metadata: inout StreamMetadata, _ namespace: String, _ name: String, _ value: String) {
+        Array(namespace.utf8).withUnsafeBytes { ns in
+            Array(name.utf8).withUnsafeBytes { n in Array(value.utf8).withUnsafeBytes { metadata.set(namespace: ns, name: n, value: $0) } }
+        }
+    }
+
+    static func get(_ metadata: StreamMetadata, _ namespace: String, _ name: String) -> String? {
+        Array(namespace.utf8).withUnsafeBytes { ns in
+            Array(name.utf8).withUnsafeBytes { n in metadata.value(namespace: ns, name: n).map { String(decoding: $0, as: UTF8.self) } }
+        }
+    }
+
+    /// Found by namespace and name, where the dot is: keys of one length split
+    /// differently are different keys; setting one again replaces only its record.
+    @Test func namespaceAndNameFindTheirRecordAndASecondSetReplacesIt() {
+        var metadata = StreamMetadata()
+        Self.set(&metadata, "ab", "c", "first")
+        Self.set(&metadata, "a", "bc", "second")
+        Self.set(&metadata, "auth", "consumer", "")
+        Self.set(&metadata, "ab", "c", "third")
+        #expect(Self.get(metadata, "ab", "c") == "third")
+        #expect(Self.get(metadata, "a", "bc") == "second")
+        #expect(Self.get(metadata, "auth", "consumer") == "")
+        #expect(Self.get(metadata, "auth", "consume") == nil)
+        #expect(Self.get(metadata, "b", "c") == nil)
+        var keys: [String] = []
+        metadata.forEach { key, _ in keys.append(String(decoding: key, as: UTF8.self)) }
+        #expect(keys == ["a.bc", "auth.consumer", "ab.c"])
+    }
 }
