@@ -155,11 +155,12 @@ extension Exchange {
     }
 
     func writePlainHead(_ plain: PlainForward, to connection: UpstreamConnection, target: UpstreamSet.ResolvedTarget) {
-        let lines = UpstreamHeadLines(
-            uri: plain.uri, host: policyHost(target), defaultHost: target.authority, requestID: requestID,
-            clientAddress: downstream.clientAddress, scheme: downstream.scheme)
+        let host = policyHost(target)
+        let downstream = downstream
         connection.writeHead(method: plain.head.method) { buffer in
-            plain.head.writeUpstreamHead(into: &buffer, scan: plain.scan, lines: lines)
+            plain.head.writeUpstreamHead(
+                into: &buffer, scan: plain.scan, uri: plain.uri, host: host, defaultHost: target.authority, requestID: requestID,
+                clientAddress: downstream.clientAddress, scheme: downstream.scheme)
         }
     }
 

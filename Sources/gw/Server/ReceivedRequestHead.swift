@@ -133,20 +133,6 @@ struct ReceivedRequestHead {
     }
 }
 
-/// What a plainly proxied request's upstream head changes besides its fields'
-/// removal (see `ReceivedRequestHead.writeUpstreamHead`).
-struct UpstreamHeadLines {
-    /// The target sent upstream (the route's rewrite applied).
-    var uri: String
-    /// Replaces the client's Host (policies `target` and `fixed`); nil keeps it.
-    var host: String?
-    /// Host when the client sent none and `host` is nil (policy `preserve`).
-    var defaultHost: String
-    var requestID: RequestID
-    var clientAddress: String
-    var scheme: String
-}
-
 extension ReceivedRequestHead {
     /// Write the head gw sends upstream, in one pass: what the general path does with
     /// `Exchange.prepareUpstreamHead`, the Host policy and `UpstreamConnection.write`
@@ -158,21 +144,28 @@ extension ReceivedRequestHead {
     /// The caller has checked that `Connection` names no other field
     /// (`RequestHeadScan.connectionListsOthers`). Returns whether the body goes
     /// chunked.
-    func writeUpstreamHead(into buffer: inout ByteBuffer, scan: RequestHeadScan, lines: UpstreamHeadLines) -> Bool {
+    /// `uri`: the target sent upstream (the route's rewrite applied); `host` replaces
+    /// the client's Host (policies `target` and `fixed`; nil keeps it); `defaultHost`
+    /// is sent when the client sent none and `host` is nil (policy `preserve`). Passed
+    /// one by one, borrowed: a struct of them retained and released each string.
+    func writeUpstreamHead(
+        into buffer: inout ByteBuffer, scan: RequestHeadScan, uri: String, host policyHost: String?, defaultHost: String,
+        requestID: RequestID, clientAddress: String, scheme: String
+    ) -> Bool {
         let hasLength = scan.contentLength != nil
         let chunked = !hasLength && (scan.hasTransferEncoding || method.isPostPutOrPatch)
-        let dropHost = lines.host != nil
+        let dropHost = policyHost != nil
         let dropExpect = scan.expectsContinue
-        let host = lines.host ?? (scan.host == nil ? lines.defaultHost : nil)
+        let host = policyHost ?? (scan.host == nil ? defaultHost : nil)
         // The kept fields fit in `storage` (its 8 table bytes per field cover ": " and
         // CRLF); the fixed text here is under 64 bytes.
         let bound =
-            storage.count + HeadWriter.bound(method) + lines.uri.utf8.count + (host?.utf8.count ?? 0) + 64
-            + Self.forwardingLinesBound(scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
+            storage.count + HeadWriter.bound(method) + uri.utf8.count + (host?.utf8.count ?? 0) + 64
+            + Self.forwardingLinesBound(scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         buffer.writeHead(reserving: bound) { out in
             out.put(method)
             out.put(" ")
-            out.put(lines.uri)
+            out.put(uri)
             out.put(" HTTP/1.1\r\n")
             if let host {
                 out.put("host: ")
@@ -181,7 +174,7 @@ extension ReceivedRequestHead {
             }
             writeForwardedFields(into: &out, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) { _ in }
             Self.writeForwardingLines(
-                into: &out, scan: scan, requestID: lines.requestID, clientAddress: lines.clientAddress, scheme: lines.scheme)
+                into: &out, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
             if chunked { out.put("transfer-encoding: chunked\r\n") }
             out.put("\r\n")
         }
