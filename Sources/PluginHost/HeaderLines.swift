@@ -115,7 +115,7 @@ public struct HeaderLines {
 
     /// `forEachValue(named:_:)`, also returning the received lines with the name when
     /// it saw them all (`body` never returned false), for a `remove` of that name next
-    /// (`remove(name:knownLines:)`): a filter that reads a header and then removes it,
+    /// (`remove(name:noted:)`): a filter that reads a header and then removes it,
     /// as auth does with its credential, walks the lines once.
     public func forEachValueNoting(named name: UnsafeRawBufferPointer, _ body: (_ value: UnsafeRawBufferPointer) -> Bool) -> NameLines? {
         let bit = Self.lengthBit(name.count)
@@ -191,12 +191,12 @@ public struct HeaderLines {
     }
 
     /// Remove every field named `name` (ASCII case-insensitive).
-    /// `knownLines`: the received lines with this name, if a read just found them
-    /// (`forEachValueNoting`); else they are looked for.
-    public mutating func remove(name: UnsafeRawBufferPointer, knownLines: UInt64? = nil) {
+    /// `noted`: what the last read of a name found (`forEachValueNoting`); if it was
+    /// this name, its lines are removed without looking for them again.
+    public mutating func remove(name: UnsafeRawBufferPointer, noted: NameLines? = nil) {
         let bit = Self.lengthBit(name.count)
-        if let knownLines {
-            removedLines |= knownLines
+        if let noted, isAbout(noted, name) {
+            removedLines |= noted.lines
         } else if receivedNameLengths & bit != 0 {
             var mask = removedLines
             bytes.withUnsafeReadableBytes { raw in

@@ -246,13 +246,12 @@ private func withLines<R>(of run: FilterChainRun, _ dir: gw_direction, _ body: (
     return body(&run.responseBytes!.lines)
 }
 
-/// The received lines named `name` if the direction's last `header_get` found them.
+/// What the direction's last `header_get` found (`HeaderLines.remove(name:noted:)`
+/// checks that it was the same name). Not checked here: the head would be passed by
+/// value, a copy (two retains) of lines held in place.
 @inline(__always)
-private func notedLines(_ run: FilterChainRun, _ dir: gw_direction, _ name: gw_str, _ head: HeaderLines) -> UInt64? {
-    guard let noted = isRequest(dir) ? run.notedRequestLines : run.notedResponseLines, head.isAbout(noted, name.buffer) else {
-        return nil
-    }
-    return noted.lines
+private func notedLines(_ run: FilterChainRun, _ dir: gw_direction) -> HeaderLines.NameLines? {
+    isRequest(dir) ? run.notedRequestLines : run.notedResponseLines
 }
 
 private let hostHeaderGet:
@@ -314,7 +313,7 @@ private let hostHeaderSet: @convention(c) (OpaquePointer, gw_direction, gw_str, 
     unowned(unsafe) let run = handle.takeUnretainedValue()
     guard name.isHeaderName, value.isSafeHeaderText else { return GW_E_BAD_ARGUMENT }
     if editLines(run, dir, name, { head in
-        head.remove(name: name.buffer, knownLines: notedLines(run, dir, name, head))
+        head.remove(name: name.buffer, noted: notedLines(run, dir))
         head.add(name: name.buffer, value: value.buffer)
     }) {
         return GW_OK
@@ -338,9 +337,7 @@ private let hostHeaderAdd: @convention(c) (OpaquePointer, gw_direction, gw_str, 
 private let hostHeaderRemove: @convention(c) (OpaquePointer, gw_direction, gw_str) -> gw_result = { s, dir, name in
     guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
     unowned(unsafe) let run = handle.takeUnretainedValue()
-    if editLines(run, dir, name, adds: false, { $0.remove(name: name.buffer, knownLines: notedLines(run, dir, name, $0)) }) {
-        return GW_OK
-    }
+    if editLines(run, dir, name, adds: false, { $0.remove(name: name.buffer, noted: notedLines(run, dir)) }) { return GW_OK }
     return mutateHeaders(run, dir) { fields in
         if contains(fields, name.buffer) { fields.remove(name: name.string) }
     }

@@ -95,7 +95,11 @@ import Testing
         #expect(Self.isAbout(head, lines, "X-A"))
         #expect(!Self.isAbout(head, lines, "x-b"), "another name of the same length")
         #expect(!Self.isAbout(head, lines, "x-ab"))
-        Array("x-a".utf8).withUnsafeBytes { head.remove(name: $0, knownLines: lines.lines) }
+        // A note about x-a given to a removal of x-b is not used for it.
+        var other = Self.make(text, lines: 4)
+        Array("x-b".utf8).withUnsafeBytes { other.remove(name: $0, noted: lines) }
+        #expect(Self.fields(other) == ["X-A=1", "X-a=3", "x-c=4"])
+        Array("X-A".utf8).withUnsafeBytes { head.remove(name: $0, noted: lines) }
         #expect(Self.fields(head) == ["x-b=2", "x-c=4"])
         // Noted again after the removal: the removed lines are still named x-a.
         #expect(Self.valuesNoting(head, "x-a").1?.lines == 0b0101)
@@ -107,9 +111,11 @@ import Testing
         let (addedValues, addedNoted) = Self.valuesNoting(added, "x-d")
         #expect(addedValues == ["5"])
         #expect(addedNoted == nil, "a name only among the added lines")
-        // A known-lines removal still removes the added lines of the name.
+        // A removal with a note still removes the added lines of the name.
         Self.edit(&added, add: "x-a", "6")
-        Array("x-a".utf8).withUnsafeBytes { added.remove(name: $0, knownLines: 0b0101) }
+        let addedLines = try #require(Self.valuesNoting(added, "x-a").1)
+        #expect(addedLines.lines == 0b0101)
+        Array("x-a".utf8).withUnsafeBytes { added.remove(name: $0, noted: addedLines) }
         #expect(Self.fields(added) == ["x-b=2", "x-c=4", "x-d=5"])
     }
 
