@@ -76,17 +76,8 @@ struct ReceivedRequestHead {
     /// Each field's name and value bytes, in order.
     @inline(__always)
     func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
-        storage.withUnsafeBytes { raw in
-            var nameStart = 0
-            var entry = tableStart
-            for _ in 0..<fieldCount {
-                let value = Int(raw.loadUnaligned(fromByteOffset: entry, as: UInt32.self))
-                let end = Int(raw.loadUnaligned(fromByteOffset: entry + 4, as: UInt32.self))
-                body(UnsafeRawBufferPointer(rebasing: raw[nameStart..<value]), UnsafeRawBufferPointer(rebasing: raw[value..<end]))
-                nameStart = end
-                entry += 8
-            }
-        }
+        var none: Void = ()
+        forEachField(into: &none) { _, name, value in body(name, value) }
     }
 
     /// `forEachField` with the state `body` changes passed through: a `var` the
