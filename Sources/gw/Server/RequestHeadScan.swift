@@ -22,32 +22,16 @@ struct RequestHeadScan {
     /// that field is hop-by-hop too (only `HopByHop.strip` removes it).
     var connectionListsOthers = false
 
+    /// The scan of a head as NIO's type (after `HopByHop.strip` changed it), by the
+    /// same rules as a received head's (`note`).
     init(_ headers: HTTPHeaders) {
+        var scan = RequestHeadScan()
         for (name, value) in headers {
-            headerBytes += name.utf8.count + value.utf8.count
-            switch name.utf8.count {
-            case 4:
-                if host == nil && asciiEqualsIgnoringCase(name, "host") { host = value }
-            case 6:
-                if expect == nil && asciiEqualsIgnoringCase(name, "expect") { expect = value }
-            case 12:
-                if requestID == nil && asciiEqualsIgnoringCase(name, "x-request-id") { requestID = value }
-            case 14:
-                if contentLength == nil && asciiEqualsIgnoringCase(name, "content-length") { contentLength = value }
-            case 15:
-                if asciiEqualsIgnoringCase(name, "x-forwarded-for") { addForwardedFor(value) }
-            case 16:
-                if asciiEqualsIgnoringCase(name, "x-forwarded-host") { hasForwardedHost = true }
-            case 17:
-                if asciiEqualsIgnoringCase(name, "x-forwarded-proto") {
-                    hasForwardedProto = true
-                } else if asciiEqualsIgnoringCase(name, "transfer-encoding") {
-                    hasTransferEncoding = true
-                }
-            default:
-                break
-            }
+            var name = name
+            var value = value
+            name.withUTF8 { name in value.withUTF8 { scan.note(UnsafeRawBufferPointer(name), UnsafeRawBufferPointer($0)) } }
         }
+        self = scan
     }
 
     private init() {}
