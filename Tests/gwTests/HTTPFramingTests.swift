@@ -218,20 +218,26 @@ extension EndToEnd {
             }
         }
 
+        /// Send `text` a piece per write (each flushed, then a pause, so gw reads the
+        /// pieces separately) and wait for gw to close the connection.
+        static func send(_ text: String, inPiecesOf size: Int, pause: Duration, to port: Int) async throws {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: "127.0.0.1", port: port).get()
+            let bytes = Array(text.utf8)
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                try await channel.writeAndFlush(ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)]))
+                try await Task.sleep(for: pause)
+            }
+            try? await channel.closeFuture.get()
+        }
+
         /// The head arrives a few bytes per read: names, values and the target are
         /// reassembled across llhttp callbacks.
         @Test func aHeadSplitAcrossManyReadsIsReassembled() async throws {
             try await withProxy(.echo) { upstream, gw in
                 let text = "GET /split/path?q=1 HTTP/1.1\r\nHost: x\r\nX-Long-Name: some value here\r\nX-Empty:\r\nConnection: close\r\n\r\n"
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .connect(host: "127.0.0.1", port: gw.port).get()
-                let bytes = Array(text.utf8)
-                for start in stride(from: 0, to: bytes.count, by: 3) {
-                    try await channel.writeAndFlush(ByteBuffer(bytes: bytes[start..<min(start + 3, bytes.count)]))
-                    try await Task.sleep(for: .milliseconds(2))
-                }
-                try? await channel.closeFuture.get()
+                try await Self.send(text, inPiecesOf: 3, pause: .milliseconds(2), to: gw.port)
                 let seen = try #require(upstream.lastRequest)
                 #expect(seen.head.uri == "/split/path?q=1")
                 #expect(seen.header("x-long-name") == "some value here")
@@ -246,14 +252,7 @@ extension EndToEnd {
                 let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
                 let value = String((0..<20_000).map { alphabet[$0 % alphabet.count] })
                 let text = "GET /large HTTP/1.1\r\nHost: x\r\nX-Large: \(value)\r\nX-After: end\r\nConnection: close\r\n\r\n"
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connect(host: "127.0.0.1", port: gw.port).get()
-                let bytes = Array(text.utf8)
-                for start in stride(from: 0, to: bytes.count, by: 1_000) {
-                    try await channel.writeAndFlush(ByteBuffer(bytes: bytes[start..<min(start + 1_000, bytes.count)]))
-                    try await Task.sleep(for: .milliseconds(1))
-                }
-                try? await channel.closeFuture.get()
+                try await Self.send(text, inPiecesOf: 1_000, pause: .milliseconds(1), to: gw.port)
                 let seen = try #require(upstream.lastRequest)
                 #expect(seen.head.uri == "/large")
                 #expect(seen.header("x-large") == value)
