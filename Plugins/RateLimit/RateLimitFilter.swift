@@ -25,41 +25,35 @@ final class RateLimiter: FilterFactory {
         RateLimitFilter(limiter: self)
     }
 
-    /// The shared-store key of the bucket this request is counted in. The last key
-    /// built on the thread is reused while the route and the keyed part are the same
-    /// (one client or consumer sending in a burst), without joining it again.
+    /// The shared-store key of the bucket this request is counted in: the route's name,
+    /// a 0x01 byte, the configured prefix, then the keyed part (`c:` and the consumer,
+    /// `ip:` and the client address, `h:` and the header's value; nothing when keyed by
+    /// route). The last key built on the thread is reused while the route and the keyed
+    /// part are the same bytes (one client or consumer sending in a burst): they are
+    /// compared where the host keeps them, without a string of either.
     func bucketKey(_ stream: Stream) -> String {
-        let route = stream.attribute(.routeName) ?? ""
-        let part: String
-        switch config.key {
-        case .route:
-            part = ""
-        case .clientIP:
-            part = clientIPPart(stream)
-        case .consumer:
-            if let consumer = stream.metadata(namespace: "auth", key: "consumer") {
-                part = "c:" + consumer
-            } else {
-                part = clientIPPart(stream)
-            }
-        case .header(let name):
-            part = stream.withHeader(name, .request, index: 0) { value, _ in "h:" + String(decoding: value, as: UTF8.self) }
-                ?? clientIPPart(stream)
-        }
         let cache = BucketKeyCache.current
-        if cache.limiter == ObjectIdentifier(self) && cache.route == route && cache.part == part { return cache.key }
-        var key = ""
-        key.reserveCapacity(route.utf8.count + config.bucketPrefix.utf8.count + part.utf8.count + 1)
-        key += route
-        key += "\u{1}"
-        key += config.bucketPrefix
-        key += part
-        cache.remember(limiter: ObjectIdentifier(self), route: route, part: part, key: key)
-        return key
+        return stream.withAttribute(.routeName) { route in bucketKey(stream, route: route, cache) }
+            ?? bucketKey(stream, route: UnsafeRawBufferPointer(start: nil, count: 0), cache)
     }
 
-    private func clientIPPart(_ stream: Stream) -> String {
-        "ip:" + (stream.attribute(.clientAddress) ?? "")
+    private func bucketKey(_ stream: Stream, route: UnsafeRawBufferPointer, _ cache: BucketKeyCache) -> String {
+        func key(_ tag: BucketKeyCache.Tag, _ part: UnsafeRawBufferPointer) -> String {
+            cache.key(limiter: ObjectIdentifier(self), route: route, prefix: config.bucketPrefix, tag: tag, part: part)
+        }
+        func clientIP() -> String {
+            stream.withAttribute(.clientAddress) { key(.clientIP, $0) } ?? key(.clientIP, UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        switch config.key {
+        case .route:
+            return key(.route, UnsafeRawBufferPointer(start: nil, count: 0))
+        case .clientIP:
+            return clientIP()
+        case .consumer:
+            return stream.withMetadata(namespace: "auth", key: "consumer") { key(.consumer, $0) } ?? clientIP()
+        case .header(let name):
+            return stream.withHeader(name, .request, index: 0) { value, _ in key(.header, value) } ?? clientIP()
+        }
     }
 
     /// Admit or refuse one request: read the bucket, decide, and store the new state
@@ -199,19 +193,52 @@ public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaqueP
     GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [.sharedKV], host: host, handle: handle)
 }
 
-/// One thread's last bucket key (`RateLimiter.bucketKey`); limiters live as long as
-/// the process (plugins are never unloaded), so their identity is stable.
+/// One thread's last bucket key (`RateLimiter.bucketKey`) and the bytes it was built
+/// from; limiters live as long as the process (plugins are never unloaded), so their
+/// identity is stable.
 private final class BucketKeyCache {
-    private(set) var limiter: ObjectIdentifier?
-    private(set) var route = ""
-    private(set) var part = ""
-    private(set) var key = ""
+    /// What the keyed part is; its text goes before the part's bytes.
+    enum Tag: UInt8 {
+        case route, clientIP, consumer, header
 
-    func remember(limiter: ObjectIdentifier, route: String, part: String, key: String) {
+        var text: String {
+            switch self {
+            case .route: return ""
+            case .clientIP: return "ip:"
+            case .consumer: return "c:"
+            case .header: return "h:"
+            }
+        }
+    }
+
+    private var limiter: ObjectIdentifier?
+    private var tag = Tag.route
+    private var route: [UInt8] = []
+    private var part: [UInt8] = []
+    private var key = ""
+
+    /// The key of `route` and `part`: the last one if they are the same as last time.
+    func key(limiter: ObjectIdentifier, route: UnsafeRawBufferPointer, prefix: String, tag: Tag, part: UnsafeRawBufferPointer) -> String {
+        if self.limiter == limiter && self.tag == tag && Self.same(self.route, route) && Self.same(self.part, part) { return key }
+        var joined = String(decoding: route, as: UTF8.self)
+        joined += "\u{1}"
+        joined += prefix
+        joined += tag.text
+        joined += String(decoding: part, as: UTF8.self)
         self.limiter = limiter
-        self.route = route
-        self.part = part
-        self.key = key
+        self.tag = tag
+        self.route.removeAll(keepingCapacity: true)
+        self.route.append(contentsOf: route)
+        self.part.removeAll(keepingCapacity: true)
+        self.part.append(contentsOf: part)
+        key = joined
+        return joined
+    }
+
+    private static func same(_ kept: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard kept.count == bytes.count else { return false }
+        guard let base = bytes.baseAddress, !kept.isEmpty else { return true }
+        return kept.withUnsafeBytes { memcmp($0.baseAddress!, base, bytes.count) == 0 }
     }
 
     static var current: BucketKeyCache {

@@ -62,6 +62,32 @@ extension EndToEnd {
             }
         }
 
+        /// The limiter reuses the last bucket key it built while route and keyed part
+        /// are the same bytes: consumers taking turns, consumer names of one length, and
+        /// one consumer on two routes still each spend their own budget.
+        @Test func keysTakingTurnsEachSpendTheirOwnBudget() async throws {
+            let filters =
+                "[{plugin: auth, config: {header: x-api-key, keys: [{key: key-one, consumer: c-1}, {key: key-two, consumer: c-2}]}},"
+                + " {plugin: rate_limit, config: {key: consumer, limits: [{requests: 2, per: minute}]}}]"
+            let yaml = { (port: Int) in
+                gatewayYAML(
+                    upstreamPort: port,
+                    routes: proxyRoute(name: "rl-turns-a", prefix: "/a/", filters: filters) + "\n"
+                        + proxyRoute(name: "rl-turns-b", prefix: "/b/", filters: filters))
+            }
+            try await withProxy(.echo, yaml: yaml) { _, gw in
+                let client = try await gw.client()
+                var statuses: [String: [UInt]] = [:]
+                for _ in 0..<3 {
+                    for (path, key) in [("/a/", "key-one"), ("/a/", "key-two"), ("/b/", "key-one")] {
+                        let status = try await client.request(.GET, path, headers: [("x-api-key", key)]).status
+                        statuses[path + key, default: []].append(status.code)
+                    }
+                }
+                #expect(statuses == ["/a/key-one": [200, 200, 429], "/a/key-two": [200, 200, 429], "/b/key-one": [200, 200, 429]])
+            }
+        }
+
         @Test func aPerSecondLimitComesBackAfterASecond() async throws {
             let config = "{key: route, limits: [{requests: 3, per: second}]}"
             try await withProxy(.echo, yaml: { Self.yaml($0, route: "rl-second", config: config) }) { _, gw in

@@ -63,9 +63,9 @@ public enum GatewayPluginExport {
         d.struct_size = UInt32(MemoryLayout<gw_plugin_v1>.size)
         d.abi_major = UInt16(GW_ABI_MAJOR)
         d.abi_minor = UInt16(GW_ABI_MINOR)
-        d.name = gwStr(name)
-        d.version = gwStr(version)
-        d.build_info = gwStr("lang=swift sdk=GatewayPluginSDK")
+        d.name = name.gwStr
+        d.version = version.gwStr
+        d.build_info = ("lang=swift sdk=GatewayPluginSDK" as StaticString).gwStr
         d.required_features = required.rawValue
         d.optional_features = optional.rawValue
         d.config_new = { _, handle, filterName, bytes in
@@ -170,9 +170,5 @@ public enum GatewayPluginExport {
     public static func log(_ message: String, level: gw_log_level = GW_LOG_INFO) {
         guard let host = PluginRuntime.host else { return }
         message.withGWStr { host.pointee.log(PluginRuntime.handle, level, $0) }
-    }
-
-    private static func gwStr(_ s: StaticString) -> gw_str {
-        gw_str(ptr: UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self), len: s.utf8CodeUnitCount)
     }
 }

@@ -72,7 +72,7 @@ public struct Stream {
     public func setHeader(_ name: StaticString, _ value: Int, _ direction: Direction = .request) -> Bool {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DecimalText.maxLength) { buffer in
             let digits = DecimalText.write(value, into: buffer)
-            let n = gw_str(ptr: UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), len: name.utf8CodeUnitCount)
+            let n = name.gwStr
             let v = gw_str(ptr: UnsafeRawPointer(digits.baseAddress)?.assumingMemoryBound(to: CChar.self), len: digits.count)
             return host.header_set(raw, direction.raw, n, v) == GW_OK
         }
@@ -90,6 +90,15 @@ public struct Stream {
     public func attribute(_ attribute: Attribute) -> String? {
         var value = gw_str(ptr: nil, len: 0)
         return host.attribute_get(raw, attribute.raw, &value) == GW_OK ? String(gwStr: value) : nil
+    }
+
+    /// Calls `body` with a borrowed view of `attribute`; nil (and `body` is not called)
+    /// if the stream has no such attribute. Nothing is copied; the view is valid only
+    /// inside `body`.
+    public func withAttribute<R>(_ attribute: Attribute, _ body: (_ value: UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        var value = gw_str(ptr: nil, len: 0)
+        guard host.attribute_get(raw, attribute.raw, &value) == GW_OK else { return nil }
+        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len))
     }
 
     @discardableResult
@@ -162,6 +171,18 @@ public struct Stream {
         return String(decoding: UnsafeBufferPointer(start: ptr, count: value.len), as: UTF8.self)
     }
 
+    /// Calls `body` with a borrowed view of the metadata value `namespace`/`key`; nil
+    /// (and `body` is not called) if it is not set. Nothing is copied; the view is
+    /// valid only inside `body`.
+    public func withMetadata<R>(
+        namespace: String, key: String, _ body: (_ value: UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R? {
+        var value = gw_bytes(ptr: nil, len: 0)
+        let rc = namespace.withGWStr { ns in key.withGWStr { k in host.metadata_get(raw, ns, k, &value) } }
+        guard rc == GW_OK else { return nil }
+        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len))
+    }
+
     /// A handle to resume this stream from any thread after returning `.pause`.
     public func makeResumeHandle() -> ResumeHandle? {
         host.async_acquire(raw).map { ResumeHandle(raw: $0) }
@@ -214,6 +235,14 @@ extension String {
         return try copy.withUTF8 { utf8 in
             try body(gw_str(ptr: UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self), len: utf8.count))
         }
+    }
+}
+
+extension StaticString {
+    /// The literal's bytes as the ABI's string (a literal's storage lives as long as
+    /// the plugin).
+    var gwStr: gw_str {
+        gw_str(ptr: UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self), len: utf8CodeUnitCount)
     }
 }
 
