@@ -22,10 +22,10 @@ struct AuthConfig: Sendable {
     static let sha256Prefix = "sha256:"
 
     let keys: [Key]
-    /// Index in `keys` of each plain key, by its hash with the process's random
-    /// seed (SipHash, `Hasher`): a presented key is looked up with one short hash
-    /// instead of a SHA-256, then compared in constant time (`matchesPlain`).
-    let plainKeys: [Int: Int]
+    /// Where each plain key is in `keys`, by a seeded hash of its bytes: a presented key
+    /// is looked up with one short hash instead of a SHA-256, then compared in
+    /// constant time (`plainMatch`).
+    let plainKeys: PlainKeyTable
     /// Some keys were given as `sha256:` digests: a key not found among the plain
     /// ones is hashed with SHA-256 and compared with every digest.
     let hasDigestOnlyKeys: Bool
@@ -112,30 +112,15 @@ struct AuthConfig: Sendable {
                 forbiddenBody: allowed
                     ? nil : ErrorReply.body(type: "forbidden", message: "consumer \"\(key.consumer)\" is not allowed on this route"))
         }
-        var plainKeys: [Int: Int] = [:]
-        for (i, key) in keys.enumerated() {
-            guard let plain = key.plain else { continue }
-            // Two keys with one 64-bit hash: the second is found by its digest instead.
-            let hash = plain.withUnsafeBytes { Self.seededHash($0) }
-            if plainKeys[hash] == nil { plainKeys[hash] = i }
-        }
-        self.plainKeys = plainKeys
+        // Two keys with one 64-bit hash: the second is found by its digest instead.
+        plainKeys = PlainKeyTable(keys.enumerated().compactMap { i, key in key.plain.map { ($0, i) } })
         hasDigestOnlyKeys = keys.contains { $0.plain == nil } || plainKeys.count < keys.count
-    }
-
-    /// The presented key's hash for `plainKeys`: SipHash with the process's random seed,
-    /// so which keys share a bucket cannot be steered or learnt from outside.
-    @inline(__always)
-    static func seededHash(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var hasher = Hasher()
-        hasher.combine(bytes: bytes)
-        return hasher.finalize()
     }
 
     /// The index of the plain key equal to `presented`, if any: one hash lookup, then
     /// a comparison whose time depends on the length only.
     func plainMatch(_ presented: UnsafeRawBufferPointer) -> Int? {
-        guard let index = plainKeys[Self.seededHash(presented)], let plain = keys[index].plain,
+        guard let index = plainKeys.candidate(presented), let plain = keys[index].plain,
             constantTimeEquals(plain, presented)
         else { return nil }
         return index
