@@ -171,6 +171,13 @@ public struct KVKey: Hashable, Sendable {
     public static func == (a: KVKey, b: KVKey) -> Bool { a.hash == b.hash && a.text == b.text }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    /// What the store's dictionary hashes by. `hash` is already a SipHash of the text
+    /// with the process's random seed, made once per key (the host keeps the last key
+    /// of a thread, so a read-then-write of one bucket makes it once): it is mixed
+    /// with the table's seed here instead of being put through SipHash again on every
+    /// lookup, which the default (`hash(into:)`) would do.
+    public func _rawHashValue(seed: Int) -> Int { hash ^ seed }
 }
 
 /// The clock of entry expiry: CLOCK_MONOTONIC_COARSE (a read of the kernel's last
