@@ -89,18 +89,20 @@ public struct HeaderLines {
         if receivedNameLengths & bit != 0 {
             bytes.withUnsafeReadableBytes { raw in
                 var line = 0
-                Self.forEachName(raw, from: start) { fieldName, range in
+                Self.forEachLineRange(raw, from: start) { range in
                     defer { line += 1 }
-                    guard going, removedLines & (1 << UInt64(line)) == 0, equalBytesIgnoringCase(fieldName, name) else { return }
-                    going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+                    guard removedLines & (1 << UInt64(line)) == 0, Self.line(raw, range, isNamed: name) else { return true }
+                    going = body(Self.value(raw, line: range, nameCount: name.count))
+                    return going
                 }
             }
         }
         guard going, addedNameLengths & bit != 0 else { return }
         addedLines.withUnsafeBytes { raw in
-            Self.forEachName(raw, from: 0) { fieldName, range in
-                guard going, equalBytesIgnoringCase(fieldName, name) else { return }
-                going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+            Self.forEachLineRange(raw, from: 0) { range in
+                guard Self.line(raw, range, isNamed: name) else { return true }
+                going = body(Self.value(raw, line: range, nameCount: name.count))
+                return going
             }
         }
     }
@@ -126,22 +128,24 @@ public struct HeaderLines {
             var firstAt = -1
             bytes.withUnsafeReadableBytes { raw in
                 var line = 0
-                Self.forEachName(raw, from: start) { fieldName, range in
+                Self.forEachLineRange(raw, from: start) { range in
                     defer { line += 1 }
-                    guard going, equalBytesIgnoringCase(fieldName, name) else { return }
+                    guard Self.line(raw, range, isNamed: name) else { return true }
                     matched |= 1 << UInt64(line)
                     if firstAt < 0 { firstAt = range.lowerBound }
-                    guard removedLines & (1 << UInt64(line)) == 0 else { return }
-                    going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+                    guard removedLines & (1 << UInt64(line)) == 0 else { return true }
+                    going = body(Self.value(raw, line: range, nameCount: name.count))
+                    return going
                 }
             }
             if going && firstAt >= 0 { noted = NameLines(nameAt: Int32(firstAt), nameCount: Int32(name.count), lines: matched) }
         }
         guard going, addedNameLengths & bit != 0 else { return noted }
         addedLines.withUnsafeBytes { raw in
-            Self.forEachName(raw, from: 0) { fieldName, range in
-                guard going, equalBytesIgnoringCase(fieldName, name) else { return }
-                going = body(Self.value(raw, line: range, nameCount: fieldName.count))
+            Self.forEachLineRange(raw, from: 0) { range in
+                guard Self.line(raw, range, isNamed: name) else { return true }
+                going = body(Self.value(raw, line: range, nameCount: name.count))
+                return going
             }
         }
         return going ? noted : nil
@@ -195,15 +199,18 @@ public struct HeaderLines {
     /// this name, its lines are removed without looking for them again.
     public mutating func remove(name: UnsafeRawBufferPointer, noted: NameLines? = nil) {
         let bit = Self.lengthBit(name.count)
+        // No line of this length, received or added: most sets add a new header.
+        guard nameLengths & bit != 0 else { return }
         if let noted, isAbout(noted, name) {
             removedLines |= noted.lines
         } else if receivedNameLengths & bit != 0 {
             var mask = removedLines
             bytes.withUnsafeReadableBytes { raw in
                 var line = 0
-                Self.forEachName(raw, from: start) { fieldName, _ in
-                    if equalBytesIgnoringCase(fieldName, name) { mask |= 1 << UInt64(line) }
+                Self.forEachLineRange(raw, from: start) { range in
+                    if Self.line(raw, range, isNamed: name) { mask |= 1 << UInt64(line) }
                     line += 1
+                    return true
                 }
             }
             removedLines = mask
@@ -211,12 +218,13 @@ public struct HeaderLines {
         guard !addedLines.isEmpty, addedNameLengths & bit != 0 else { return }
         var kept: [UInt8]?
         addedLines.withUnsafeBytes { raw in
-            Self.forEachName(raw, from: 0) { fieldName, line in
-                if equalBytesIgnoringCase(fieldName, name) {
+            Self.forEachLineRange(raw, from: 0) { line in
+                if Self.line(raw, line, isNamed: name) {
                     if kept == nil { kept = Array(raw[0..<line.lowerBound]) }
                 } else if kept != nil {
                     kept!.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[line]))
                 }
+                return true
             }
         }
         if let kept { addedLines = kept }
@@ -264,23 +272,35 @@ public struct HeaderLines {
         }
     }
 
-    /// Each header line's name and range (with its CRLF), as `forEachLine` without
-    /// reading values: the search for a name to remove.
+    /// Each header line's range (with its CRLF) from `start` to the blank line or the
+    /// end, without reading names or values: a validated line ends at its first LF
+    /// (`memchr`: a header line is mostly value, which it skips 32 bytes a step).
+    /// `body` returns false to stop.
     @inline(__always)
-    public static func forEachName(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ name: UnsafeRawBufferPointer, _ line: Range<Int>) -> Void
-    ) {
+    public static func forEachLineRange(_ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ line: Range<Int>) -> Bool) {
         guard let base = bytes.baseAddress else { return }
         var i = start
         while i + 1 < bytes.count && bytes[i] != 13 {
-            let lineStart = i
-            i = colon(in: bytes, from: i)
-            let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i])
-            // A validated line ends with CRLF: find its LF.
             guard let lf = memchr(base + i, 10, bytes.count - i) else { return }
-            i = base.distance(to: UnsafeRawPointer(lf)) + 1
-            body(name, lineStart..<i)
+            let end = base.distance(to: UnsafeRawPointer(lf)) + 1
+            guard body(i..<end) else { return }
+            i = end
         }
+    }
+
+    /// Whether the validated line `line` is a field named `name` (any case): its
+    /// name is `name.count` bytes when a colon follows them (a token has none).
+    @inline(__always)
+    public static func line(_ bytes: UnsafeRawBufferPointer, _ line: Range<Int>, isNamed name: UnsafeRawBufferPointer) -> Bool {
+        let colon = line.lowerBound + name.count
+        guard colon < line.upperBound, bytes[colon] == 58 else { return false }
+        return equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[line.lowerBound..<colon]), name)
+    }
+
+    /// `line(_:_:isNamed:)` with a literal name.
+    @inline(__always)
+    public static func line(_ bytes: UnsafeRawBufferPointer, _ line: Range<Int>, isNamed lower: StaticString) -> Bool {
+        Self.line(bytes, line, isNamed: UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
     }
 
     /// The index of the first colon at or after `start` in a validated line (there

@@ -65,6 +65,29 @@ import Testing
         #expect(head.removedLines == 0b1101)
     }
 
+    /// A line is found by name without its colon being searched for: the name's length
+    /// in bytes must be followed by the colon, so a name that is a prefix of another,
+    /// one longer than a line, or one whose colon would fall in the next line is no match.
+    @Test func aLineIsNamedOnlyByItsWholeName() {
+        let text = "HTTP/1.1 200 OK\r\nx-ab: 1\r\nX-A: 2\r\nab: x-a:3\r\nx-abc:\r\n\r\n"
+        var head = Self.make(text, lines: 4)
+        #expect(Self.values(head, "x-a") == ["2"])
+        #expect(Self.values(head, "x-ab") == ["1"])
+        #expect(Self.values(head, "x-abc") == [""])
+        #expect(Self.values(head, "ab") == ["x-a:3"])
+        #expect(Self.values(head, "x-abcdefghijklmnop").isEmpty)
+        var ranges: [String] = []
+        head.bytes.withUnsafeReadableBytes { raw in
+            HeaderLines.forEachLineRange(raw, from: 17) { line in
+                ranges.append(String(decoding: raw[line], as: UTF8.self))
+                return true
+            }
+        }
+        #expect(ranges == ["x-ab: 1\r\n", "X-A: 2\r\n", "ab: x-a:3\r\n", "x-abc:\r\n"])
+        Self.edit(&head, remove: "X-AB")
+        #expect(Self.fields(head) == ["X-A=2", "ab=x-a:3", "x-abc="])
+    }
+
     /// The values of `name` and, when the walk saw every line, the lines it noted.
     static func valuesNoting(_ head: HeaderLines, _ name: String, stopAfterFirst: Bool = false) -> ([String], HeaderLines.NameLines?) {
         var out: [String] = []

@@ -173,6 +173,27 @@ extension EndToEnd {
             }
         }
 
+        /// A filtered route writes its lines in runs between the ones filters removed:
+        /// the first, a middle and a forwarding line removed, the rest in order, and the
+        /// Host policy's line instead of the client's.
+        @Test func linesRemovedAnywhereLeaveTheRestInOrder() async throws {
+            let remove = "[{plugin: transform, config: {request: {headers: {remove: [x-one, x-three, x-forwarded-proto]}}}}]"
+            let yaml = { (port: Int) in
+                gatewayYAML(upstreamPort: port, upstreamExtra: "host_header: target", routes: proxyRoute(name: "runs", filters: remove))
+            }
+            try await withProxy(.echo, yaml: yaml) { upstream, gw in
+                let headers = [("x-one", "1"), ("host", "client.test"), ("x-two", "2"), ("x-three", "3"), ("x-four", "4")]
+                #expect(try await gw.send(.GET, "/r", headers: headers).status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                let names = seen.head.headers.map { $0.name.lowercased() }
+                #expect(names.filter { ["x-one", "x-two", "x-three", "x-four"].contains($0) } == ["x-two", "x-four"])
+                #expect(seen.head.headers["host"].count == 1 && seen.head.headers["host"] != ["client.test"])
+                #expect(seen.head.headers["x-forwarded-proto"].isEmpty)
+                #expect(seen.head.headers["x-forwarded-host"] == ["client.test"])
+                #expect(seen.head.headers["x-forwarded-for"].count == 1)
+            }
+        }
+
         /// A filtered route keeps the request head as lines (`RequestHeadBytes`): the
         /// filters' removals and additions reach the upstream, the Host policy and the
         /// re-framing apply to it, and a change to Host makes it NIO's type first.

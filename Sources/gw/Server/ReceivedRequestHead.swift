@@ -314,17 +314,28 @@ extension RequestHeadBytes {
                 out.put(hostLine)
                 out.put("\r\n")
             }
+            // Runs of kept lines go out with one copy each; lines are looked at by name
+            // only if the head has a line to drop (filters cannot add Host or framing lines).
+            let hostLines = dropHost && framing.hasHost
+            let transferEncodingLines = framing.hasTransferEncoding
             lines.bytes.withUnsafeReadableBytes { raw in
                 var line = 0
-                HeaderLines.forEachName(raw, from: lines.start) { name, range in
+                var run = lines.start
+                var end = run
+                HeaderLines.forEachLineRange(raw, from: lines.start) { range in
                     defer { line += 1 }
-                    if removed & (1 << UInt64(line)) != 0 { return }
-                    switch name.count {
-                    case 4 where dropHost && equalBytesIgnoringCase(name, "host"): return
-                    case 17 where equalBytesIgnoringCase(name, "transfer-encoding"): return
-                    default: out.put(UnsafeRawBufferPointer(rebasing: raw[range]))
+                    end = range.upperBound
+                    let drop =
+                        removed & (1 << UInt64(line)) != 0
+                        || (hostLines && HeaderLines.line(raw, range, isNamed: "host"))
+                        || (transferEncodingLines && HeaderLines.line(raw, range, isNamed: "transfer-encoding"))
+                    if drop {
+                        if range.lowerBound > run { out.put(UnsafeRawBufferPointer(rebasing: raw[run..<range.lowerBound])) }
+                        run = range.upperBound
                     }
+                    return true
                 }
+                if end > run { out.put(UnsafeRawBufferPointer(rebasing: raw[run..<end])) }
             }
             if !lines.addedLines.isEmpty { out.put(lines.addedLines) }
             if chunked { out.put("transfer-encoding: chunked\r\n") }
