@@ -31,27 +31,27 @@ public struct HeaderLines {
     /// Which name lengths occur (bit `min(length, 63)`), in the lines or added: a name
     /// whose length is absent is not searched for (most sets add a header that is
     /// not there).
-    public private(set) var nameLengths: UInt64
+    public var nameLengths: UInt64 { receivedNameLengths | addedNameLengths }
     /// The part of `nameLengths` of the received lines, and of the added ones: a name
     /// only added is not searched for among the received lines, and the reverse.
-    private let receivedNameLengths: UInt64
-    private var addedNameLengths: UInt64 = 0
+    @usableFromInline let receivedNameLengths: UInt64
+    @usableFromInline var addedNameLengths: UInt64 = 0
 
     /// Lines the removal mask can address.
     public static let maxLines = 64
 
     /// Nil if there are more than `maxLines` lines. `nameLengths`: the lines' name
     /// lengths as `lengthBit` ORed together (all ones if unknown).
+    @inlinable
     public init?(bytes: ByteBuffer, start: Int, lineCount: Int, nameLengths: UInt64 = .max) {
         guard lineCount <= Self.maxLines else { return nil }
         self.bytes = bytes
         self.start = start
-        self.nameLengths = nameLengths
         receivedNameLengths = nameLengths
     }
 
     /// The `nameLengths` bit of a name `count` bytes long.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func lengthBit(_ count: Int) -> UInt64 { 1 << UInt64(min(count, 63)) }
 
     /// Whether a field of `name`'s length may be present.
@@ -239,7 +239,6 @@ public struct HeaderLines {
     /// Append a field (the caller checked that the name is a token and the value has
     /// no CR, LF or NUL).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        nameLengths |= Self.lengthBit(name.count)
         addedNameLengths |= Self.lengthBit(name.count)
         // The size metadata reserves too: the loop hands the same spare arrays to both.
         if addedLines.isEmpty { addedLines.reserveCapacity(256) }
@@ -276,7 +275,7 @@ public struct HeaderLines {
     /// end, without reading names or values: a validated line ends at its first LF
     /// (`memchr`: a header line is mostly value, which it skips 32 bytes a step).
     /// `body` returns false to stop.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func forEachLineRange(_ bytes: UnsafeRawBufferPointer, from start: Int, _ body: (_ line: Range<Int>) -> Bool) {
         guard let base = bytes.baseAddress else { return }
         var i = start
@@ -290,7 +289,7 @@ public struct HeaderLines {
 
     /// Whether the validated line `line` is a field named `name` (any case): its
     /// name is `name.count` bytes when a colon follows them (a token has none).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func line(_ bytes: UnsafeRawBufferPointer, _ line: Range<Int>, isNamed name: UnsafeRawBufferPointer) -> Bool {
         let colon = line.lowerBound + name.count
         guard colon < line.upperBound, bytes[colon] == 58 else { return false }
@@ -298,7 +297,7 @@ public struct HeaderLines {
     }
 
     /// `line(_:_:isNamed:)` with a literal name.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func line(_ bytes: UnsafeRawBufferPointer, _ line: Range<Int>, isNamed lower: StaticString) -> Bool {
         Self.line(bytes, line, isNamed: UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount))
     }
@@ -419,6 +418,7 @@ public struct ResponseHeadBytes {
     public let version: HTTPVersion
 
     /// Nil if the head has more than `HeaderLines.maxLines` header lines.
+    @inlinable
     public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int, nameLengths: UInt64 = .max) {
         guard let lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount, nameLengths: nameLengths) else {
             return nil
