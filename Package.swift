@@ -54,7 +54,8 @@ let package = Package(
         .target(
             name: "GatewayPluginSDK",
             dependencies: ["CGatewayPlugin"],
-            path: "Sources/PluginAPI/SDK"
+            path: "Sources/PluginAPI/SDK",
+            swiftSettings: dataPlaneSettings
         ),
         // PCRE2 (libpcre2-dev) for regex routes and rewrites.
         .systemLibrary(
@@ -137,30 +138,35 @@ let package = Package(
             name: "AuthPlugin",
             dependencies: ["GatewayPluginSDK", "CLibcrypto"],
             path: "Plugins/Auth",
+            swiftSettings: dataPlaneSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "RateLimitPlugin",
             dependencies: ["GatewayPluginSDK"],
             path: "Plugins/RateLimit",
+            swiftSettings: dataPlaneSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "TransformPlugin",
             dependencies: ["GatewayPluginSDK", "CPCRE2"],
             path: "Plugins/Transform",
+            swiftSettings: dataPlaneSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "PromptTemplatePlugin",
             dependencies: ["GatewayPluginSDK"],
             path: "Plugins/PromptTemplate",
+            swiftSettings: dataPlaneSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "CachePlugin",
             dependencies: ["GatewayPluginSDK", "CLibcrypto"],
             path: "Plugins/Cache",
+            swiftSettings: dataPlaneSettings,
             linkerSettings: pluginLinkerSettings
         ),
         // Helpers shared by the test suites: test upstreams, a client, a running gateway.
