@@ -1,8 +1,8 @@
 /// The per-plugin globals the C glue needs. Each plugin `.so` links its own copy of
 /// the SDK (loaded RTLD_LOCAL), so these are per plugin. Written once, in the entry.
-enum PluginRuntime {
-    nonisolated(unsafe) static var host: UnsafePointer<gw_host_v1>!
-    nonisolated(unsafe) static var handle: OpaquePointer!
+@usableFromInline enum PluginRuntime {
+    @usableFromInline nonisolated(unsafe) static var host: UnsafePointer<gw_host_v1>!
+    @usableFromInline nonisolated(unsafe) static var handle: OpaquePointer!
     nonisolated(unsafe) static var factory: (any FilterFactory.Type)?
     nonisolated(unsafe) static var descriptor: UnsafeMutablePointer<gw_plugin_v1>?
 }

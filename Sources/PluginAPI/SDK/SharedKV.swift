@@ -15,6 +15,7 @@ public enum SharedKV {
         /// Any other `gw_result`.
         case host(Int32)
 
+        @inlinable
         init(_ rc: gw_result) {
             switch rc {
             case GW_E_CAS_MISMATCH: self = .casMismatch
@@ -33,7 +34,7 @@ public enum SharedKV {
         /// Only if the entry's token is still this one (tokens are never 0).
         case cas(UInt64)
 
-        var raw: UInt64 {
+        @usableFromInline var raw: UInt64 {
             switch self {
             case .always: return 0
             case .absent: return UInt64.max
@@ -45,6 +46,7 @@ public enum SharedKV {
     /// Copy the value of `key` into `buffer` without allocating. Returns nil if the key
     /// is absent; otherwise the value's length and cas token. A `length` larger than
     /// `buffer.count` means the buffer was too small and nothing was copied.
+    @inlinable
     public static func get(_ key: String, into buffer: UnsafeMutableRawBufferPointer) -> (length: Int, cas: UInt64)? {
         var length = 0
         var cas: UInt64 = 0
@@ -73,7 +75,7 @@ public enum SharedKV {
 
     /// Store `value` under `key` if `condition` holds; returns the new cas token.
     /// `ttlMilliseconds` 0 means no expiry.
-    @discardableResult
+    @inlinable @discardableResult
     public static func set(
         _ key: String, _ value: UnsafeRawBufferPointer, condition: Condition = .always, ttlMilliseconds: UInt64 = 0
     ) throws(Failure) -> UInt64 {

@@ -1,16 +1,16 @@
 /// A loop-bound view of one HTTP exchange, valid inside hooks only.
 /// Every value it returns is a Swift copy, so nothing borrowed escapes a hook.
 public struct Stream {
-    let raw: OpaquePointer
+    @usableFromInline let raw: OpaquePointer
 
     public enum Direction {
         case request, response
-        var raw: gw_direction { self == .request ? GW_REQUEST : GW_RESPONSE }
+        @usableFromInline var raw: gw_direction { self == .request ? GW_REQUEST : GW_RESPONSE }
     }
 
     public enum Attribute {
         case method, path, query, authority, scheme, clientAddress, requestID, routeName, upstreamName, responseStatus, proto
-        var raw: gw_attribute {
+        @usableFromInline var raw: gw_attribute {
             switch self {
             case .method: return GW_ATTR_METHOD
             case .path: return GW_ATTR_PATH
@@ -27,9 +27,10 @@ public struct Stream {
         }
     }
 
-    var host: gw_host_v1 { PluginRuntime.host.pointee }
+    @usableFromInline var host: gw_host_v1 { PluginRuntime.host.pointee }
 
     /// The first value of header `name`, or nil.
+    @inlinable
     public func header(_ name: String, _ direction: Direction = .request) -> String? {
         var value = gw_str(ptr: nil, len: 0)
         let rc = name.withGWStr { host.header_get(raw, direction.raw, $0, 0, &value, nil) }
@@ -39,6 +40,7 @@ public struct Stream {
     /// Calls `body` with a borrowed view of value number `index` of header `name` and
     /// the number of values the header has; nil (and `body` is not called) if there is
     /// no such value. Nothing is copied; the view is valid only inside `body`.
+    @inlinable
     public func withHeader<R>(
         _ name: String, _ direction: Direction = .request, index: Int = 0,
         _ body: (_ value: UnsafeRawBufferPointer, _ count: Int) throws -> R
@@ -61,14 +63,14 @@ public struct Stream {
         return values
     }
 
-    @discardableResult
+    @inlinable @discardableResult
     public func setHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
         name.withGWStr { n in value.withGWStr { v in host.header_set(raw, direction.raw, n, v) } } == GW_OK
     }
 
     /// Set a header to a decimal integer (e.g. `ratelimit-remaining`) without making a
     /// string of the name or the number.
-    @discardableResult
+    @inlinable @discardableResult
     public func setHeader(_ name: StaticString, _ value: Int, _ direction: Direction = .request) -> Bool {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DecimalText.maxLength) { buffer in
             let digits = DecimalText.write(value, into: buffer)
@@ -78,15 +80,17 @@ public struct Stream {
         }
     }
 
-    @discardableResult
+    @inlinable @discardableResult
     public func addHeader(_ name: String, _ value: String, _ direction: Direction = .request) -> Bool {
         name.withGWStr { n in value.withGWStr { v in host.header_add(raw, direction.raw, n, v) } } == GW_OK
     }
 
+    @inlinable
     public func removeHeader(_ name: String, _ direction: Direction = .request) {
         _ = name.withGWStr { host.header_remove(raw, direction.raw, $0) }
     }
 
+    @inlinable
     public func attribute(_ attribute: Attribute) -> String? {
         var value = gw_str(ptr: nil, len: 0)
         return host.attribute_get(raw, attribute.raw, &value) == GW_OK ? String(gwStr: value) : nil
@@ -95,6 +99,7 @@ public struct Stream {
     /// Calls `body` with a borrowed view of `attribute`; nil (and `body` is not called)
     /// if the stream has no such attribute. Nothing is copied; the view is valid only
     /// inside `body`.
+    @inlinable
     public func withAttribute<R>(_ attribute: Attribute, _ body: (_ value: UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         var value = gw_str(ptr: nil, len: 0)
         guard host.attribute_get(raw, attribute.raw, &value) == GW_OK else { return nil }
@@ -153,6 +158,7 @@ public struct Stream {
 
     /// Record per-request metadata for later filters and the call log (e.g. namespace
     /// "auth", key "consumer").
+    @inlinable
     public func setMetadata(namespace: String, key: String, value: String) {
         _ = namespace.withGWStr { ns in
             key.withGWStr { k in
@@ -163,6 +169,7 @@ public struct Stream {
         }
     }
 
+    @inlinable
     public func metadata(namespace: String, key: String) -> String? {
         var value = gw_bytes(ptr: nil, len: 0)
         let rc = namespace.withGWStr { ns in key.withGWStr { k in host.metadata_get(raw, ns, k, &value) } }
@@ -174,6 +181,7 @@ public struct Stream {
     /// Calls `body` with a borrowed view of the metadata value `namespace`/`key`; nil
     /// (and `body` is not called) if it is not set. Nothing is copied; the view is
     /// valid only inside `body`.
+    @inlinable
     public func withMetadata<R>(
         namespace: String, key: String, _ body: (_ value: UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {
@@ -222,6 +230,7 @@ public final class ResumeHandle: @unchecked Sendable {
 }
 
 extension String {
+    @inlinable
     init(gwStr s: gw_str) {
         guard let ptr = s.ptr, s.len > 0 else {
             self = ""
@@ -230,6 +239,7 @@ extension String {
         self = String(decoding: UnsafeRawBufferPointer(start: ptr, count: s.len), as: UTF8.self)
     }
 
+    @inlinable
     func withGWStr<R>(_ body: (gw_str) throws -> R) rethrows -> R {
         var copy = self
         return try copy.withUTF8 { utf8 in
@@ -241,6 +251,7 @@ extension String {
 extension StaticString {
     /// The literal's bytes as the ABI's string (a literal's storage lives as long as
     /// the plugin).
+    @inlinable
     var gwStr: gw_str {
         gw_str(ptr: UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self), len: utf8CodeUnitCount)
     }
@@ -249,9 +260,10 @@ extension StaticString {
 /// An integer as decimal ASCII, written at the end of a caller's buffer.
 public enum DecimalText {
     /// Int.min: a sign and 19 digits.
-    public static let maxLength = 20
+    @inlinable public static var maxLength: Int { 20 }
 
     /// Write `value` into the end of `buffer` (at least `maxLength` bytes); the digits.
+    @inlinable
     public static func write(_ value: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) -> UnsafeMutableBufferPointer<UInt8> {
         precondition(buffer.count >= maxLength)
         var n = value.magnitude
