@@ -186,8 +186,10 @@ public final class FilterChainRun {
         currentBody = (memory + stateBytes).bindMemory(to: ByteBuffer?.self, capacity: 2)
         instances = (memory + stateBytes + bodyBytes).bindMemory(to: UnsafeMutableRawPointer?.self, capacity: max(chain.filters.count, 1))
         instances.initialize(repeating: nil, count: max(chain.filters.count, 1))
-        directions.initialize(repeating: DirectionState(), count: 2)
-        currentBody.initialize(repeating: nil, count: 2)
+        directions.initialize(to: DirectionState())
+        (directions + 1).initialize(to: DirectionState())
+        currentBody.initialize(to: nil)
+        (currentBody + 1).initialize(to: nil)
     }
 
     /// A run whose request head is lines the server wrote (`RequestHeadBytes`).
@@ -216,8 +218,12 @@ public final class FilterChainRun {
         // Metadata is read until the run goes (the call log reads it after `finish`);
         // its memory serves the loop's next run. The arena is the loop's own.
         if metadata.capacity > 0 && loop.inEventLoop { arena.giveBack(metadata.takeStorage()) }
-        directions.deinitialize(count: 2)
-        currentBody.deinitialize(count: 2)
+        // One element at a time: `deinitialize(count: 2)` of a non-trivial type goes
+        // through the runtime's generic array destroy (~100 instructions each).
+        _ = directions.move()
+        _ = (directions + 1).move()
+        _ = currentBody.move()
+        _ = (currentBody + 1).move()
         // `directions` is the start of the one allocation (see init).
         if chain.filters.count <= Self.pooledFilters && loop.inEventLoop {
             arena.giveBackRunBlock(UnsafeMutableRawPointer(directions))
