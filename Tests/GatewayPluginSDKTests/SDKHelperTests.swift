@@ -112,7 +112,7 @@ import Testing
 
 /// `DecimalText`: integers as ASCII digits for `Stream.setHeader(_:_:_:)` with an Int.
 @Suite struct DecimalTextTests {
-    @Test(arguments: [0, 7, 10, 999_999, -1, -42, Int.max, Int.min])
+    @Test(arguments: [0, 7, 9, 10, 99, 100, 101, 999, 1_000, 999_999, 1_000_000, -1, -9, -10, -42, -100, Int.max, Int.min])
     func anIntegerIsWrittenAsDescriptionWouldWriteIt(_ value: Int) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
             let digits = DecimalText.write(value, into: buffer)
