@@ -94,7 +94,7 @@ extension EndToEnd {
             let a = "[{plugin: transform, config: {response: {headers: {add: {x-a: one, x-a-long: \"\(String(repeating: "a", count: 300))\"}}}}}]"
             let b = "[{plugin: transform, config: {response: {headers: {set: {x-b: two}}}}}]"
             let yaml = { (port: Int) in
-                gatewayYAML(upstreamPort: port, routes: proxyRoute(name: "a", prefix: "/a/", filters: a) + "\n" + proxyRoute(name: "b", prefix: "/b/", filters: b))
+                gatewayYAML(upstreamPort: port, routes: proxyRoutes(("a", "/a/", a), ("b", "/b/", b)))
             }
             try await withProxy(.fixed(200, body: "ok", headers: [("content-type", "text/plain")]), yaml: yaml) { _, gw in
                 let client = try await TestClient.connect(port: gw.port)

@@ -72,8 +72,7 @@ extension EndToEnd {
             let yaml = { (port: Int) in
                 gatewayYAML(
                     upstreamPort: port,
-                    routes: proxyRoute(name: "rl-turns-a", prefix: "/a/", filters: filters) + "\n"
-                        + proxyRoute(name: "rl-turns-b", prefix: "/b/", filters: filters))
+                    routes: proxyRoutes(("rl-turns-a", "/a/", filters), ("rl-turns-b", "/b/", filters)))
             }
             try await withProxy(.echo, yaml: yaml) { _, gw in
                 let client = try await gw.client()

@@ -103,6 +103,11 @@ func proxyRoute(name: String = "proxy", prefix: String = "/", filters: String = 
     """
 }
 
+/// Several `proxyRoute`s, one per (name, prefix, filters), in order.
+func proxyRoutes(_ routes: (name: String, prefix: String, filters: String)...) -> String {
+    routes.map { proxyRoute(name: $0.name, prefix: $0.prefix, filters: $0.filters) }.joined(separator: "\n")
+}
+
 /// An upstream with `behaviour`, and a gateway whose config `yaml(upstreamPort)` builds
 /// (by default: one catch-all route to it).
 func withProxy(

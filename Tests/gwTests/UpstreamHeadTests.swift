@@ -15,8 +15,9 @@ extension EndToEnd {
         static func yaml(_ upstreamPort: Int, hostHeader: String) -> String {
             gatewayYAML(
                 upstreamPort: upstreamPort, upstreamExtra: "host_header: \(hostHeader)",
-                routes: proxyRoute(name: "plain", prefix: "/plain/")
-                    + "\n" + proxyRoute(name: "filtered", prefix: "/filtered/", filters: "[{plugin: transform, config: {request: {headers: {set: {x-via-filter: yes}}}}}]"))
+                routes: proxyRoutes(
+                    ("plain", "/plain/", "[]"),
+                    ("filtered", "/filtered/", "[{plugin: transform, config: {request: {headers: {set: {x-via-filter: yes}}}}}]")))
         }
 
         /// The upstream's view of a request: its fields without the per-request id and
@@ -203,8 +204,7 @@ extension EndToEnd {
             let yaml = { (port: Int) in
                 gatewayYAML(
                     upstreamPort: port,
-                    routes: proxyRoute(name: "edits", prefix: "/edits/", filters: edits) + "\n"
-                        + proxyRoute(name: "host", prefix: "/host/", filters: hostSet))
+                    routes: proxyRoutes(("edits", "/edits/", edits), ("host", "/host/", hostSet)))
             }
             try await withProxy(.echo, yaml: yaml) { upstream, gw in
                 _ = try await gw.send(.POST, "/edits/x", headers: [
