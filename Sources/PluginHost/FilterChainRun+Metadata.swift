@@ -7,7 +7,7 @@
 /// Setting a key again replaces its record (a filter that updates a key per body
 /// chunk must not grow the store).
 public struct StreamMetadata: Sendable {
-    private var bytes: [UInt8] = []
+    private var bytes = FilledBytes()
 
     public init() {}
 
@@ -16,28 +16,36 @@ public struct StreamMetadata: Sendable {
     /// The memory held, in bytes (0 until the first `set`).
     var capacity: Int { bytes.capacity }
 
-    /// Use `spare` (empty) as the storage: a loop's finished run gave it back.
-    mutating func adopt(_ spare: consuming [UInt8]?) { bytes.adoptSpare(spare) }
+    /// Use `spare` (a filled array) as the storage: a loop's finished run gave it back.
+    mutating func adopt(_ spare: consuming [UInt8]?) { bytes.adopt(spare) }
 
     /// The storage, leaving this empty (for `HookArena.giveBack`).
-    mutating func takeStorage() -> [UInt8] { bytes.takeAll() }
+    mutating func takeStorage() -> [UInt8] { bytes.take() }
 
     /// Set `key` ("namespace.name") to `value`.
     public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>) {
-        remove { $0.elementsEqual(key) }
-        if bytes.isEmpty { bytes.reserveCapacity(256) }
-        Self.appendLength(key.count, to: &bytes)
-        bytes.append(contentsOf: key)
-        Self.appendLength(value.count, to: &bytes)
-        bytes.append(contentsOf: value)
+        let key = Array(key)
+        let value = Array(value)
+        guard let dot = key.firstIndex(of: UInt8(ascii: ".")) else {
+            // Not "namespace.name": kept whole, found only by `value(_:)`.
+            if let found = record(matching: key) { bytes.removeSubrange(found.record) }
+            key.withUnsafeBytes { k in value.withUnsafeBytes { v in append(key: k, value: v) } }
+            return
+        }
+        key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                set(
+                    namespace: UnsafeRawBufferPointer(rebasing: k[0..<dot]),
+                    name: UnsafeRawBufferPointer(rebasing: k[(dot + 1)...]), value: v)
+            }
+        }
     }
 
     /// Set `namespace.name` to `value` without building the joined key.
     mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         if let found = record(namespace: namespace, name: name) { bytes.removeSubrange(found.record) }
-        if bytes.isEmpty { bytes.reserveCapacity(256) }
         let keyLength = namespace.count + 1 + name.count
-        bytes.appendComposed(count: 8 + keyLength + value.count) { out in
+        bytes.append(count: 8 + keyLength + value.count) { out in
             var at = out
             at.storeBytes(of: UInt32(truncatingIfNeeded: keyLength).littleEndian, as: UInt32.self)
             at += 4
@@ -51,24 +59,57 @@ public struct StreamMetadata: Sendable {
         }
     }
 
-    /// The latest value of `key`, if set.
-    public func value(_ key: some Collection<UInt8>) -> ArraySlice<UInt8>? {
-        var found: ArraySlice<UInt8>?
-        forEach { k, v in if k.elementsEqual(key) { found = v } }
-        return found
+    private mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        bytes.append(count: 8 + key.count + value.count) { out in
+            var at = out
+            at.storeBytes(of: UInt32(truncatingIfNeeded: key.count).littleEndian, as: UInt32.self)
+            at += 4
+            at.copy(key)
+            at.storeBytes(of: UInt32(truncatingIfNeeded: value.count).littleEndian, as: UInt32.self)
+            at += 4
+            at.copy(value)
+        }
+    }
+
+    /// The latest value of `key` ("namespace.name"), if set.
+    public func value(_ key: some Collection<UInt8>) -> [UInt8]? {
+        let key = Array(key)
+        return record(matching: key).map { found in bytes.withUnsafeBytes { Array($0[found.value]) } }
     }
 
     /// The value of `namespace.name`, if set.
-    func value(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> ArraySlice<UInt8>? {
-        record(namespace: namespace, name: name).map { bytes[$0.value] }
+    func value(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> [UInt8]? {
+        withValue(namespace: namespace, name: name) { Array($0) }
+    }
+
+    /// `body` with the value of `namespace.name`, borrowed; nil if it is not set.
+    func withValue<R>(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let found = record(namespace: namespace, name: name) else { return nil }
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[found.value])) }
     }
 
     /// The record of `namespace.name` (keys are unique: `set` removes the old one), and
-    /// where its value is. Read in place: a walk by slices retained and released the
-    /// storage twice per record.
+    /// where its value is, read in place.
     private func record(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer) -> (record: Range<Int>, value: Range<Int>)? {
         let keyCount = namespace.count + 1 + name.count
-        return bytes.withUnsafeBytes { raw in
+        return firstRecord { raw, key in
+            key.count == keyCount && raw[key.lowerBound + namespace.count] == UInt8(ascii: ".")
+                && sameBytes(UnsafeRawBufferPointer(rebasing: raw[key.lowerBound..<key.lowerBound + namespace.count]), namespace)
+                && sameBytes(UnsafeRawBufferPointer(rebasing: raw[key.lowerBound + namespace.count + 1..<key.upperBound]), name)
+        }
+    }
+
+    private func record(matching key: [UInt8]) -> (record: Range<Int>, value: Range<Int>)? {
+        key.withUnsafeBytes { wanted in
+            firstRecord { raw, at in sameBytes(UnsafeRawBufferPointer(rebasing: raw[at]), wanted) }
+        }
+    }
+
+    /// The first record whose key (its range in the bytes) `matches`.
+    private func firstRecord(
+        _ matches: (UnsafeRawBufferPointer, Range<Int>) -> Bool
+    ) -> (record: Range<Int>, value: Range<Int>)? {
+        bytes.withUnsafeBytes { raw in
             var i = 0
             while i < raw.count {
                 let start = i
@@ -78,60 +119,25 @@ public struct StreamMetadata: Sendable {
                 let valueLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
                 let valueAt = i + 4
                 i = valueAt + valueLength
-                if keyLength == keyCount && raw[keyAt + namespace.count] == UInt8(ascii: ".")
-                    && sameBytes(UnsafeRawBufferPointer(rebasing: raw[keyAt..<keyAt + namespace.count]), namespace)
-                    && sameBytes(UnsafeRawBufferPointer(rebasing: raw[keyAt + namespace.count + 1..<keyAt + keyCount]), name)
-                {
-                    return (start..<i, valueAt..<i)
-                }
+                if matches(raw, keyAt..<keyAt + keyLength) { return (start..<i, valueAt..<i) }
             }
             return nil
         }
     }
 
-    /// Drop the record whose key matches (there is at most one).
-    private mutating func remove(where matches: (ArraySlice<UInt8>) -> Bool) {
-        var i = 0
-        while i < bytes.count {
-            let start = i
-            let keyCount = Self.length(bytes, at: &i)
-            let key = bytes[i..<i + keyCount]
-            i += keyCount
-            let valueCount = Self.length(bytes, at: &i)
-            i += valueCount
-            if matches(key) {
-                bytes.removeSubrange(start..<i)
-                return
+    /// Every record, key and value borrowed (a key set again moves to the end).
+    public func forEach(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { raw in
+            var i = 0
+            while i < raw.count {
+                let keyLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                let key = UnsafeRawBufferPointer(rebasing: raw[i + 4..<i + 4 + keyLength])
+                i += 4 + keyLength
+                let valueLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                body(key, UnsafeRawBufferPointer(rebasing: raw[i + 4..<i + 4 + valueLength]))
+                i += 4 + valueLength
             }
         }
-    }
-
-    /// Every record (a key set again moves to the end).
-    public func forEach(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Void) {
-        var i = 0
-        while i < bytes.count {
-            let keyCount = Self.length(bytes, at: &i)
-            let key = bytes[i..<i + keyCount]
-            i += keyCount
-            let valueCount = Self.length(bytes, at: &i)
-            body(key, bytes[i..<i + valueCount])
-            i += valueCount
-        }
-    }
-
-    /// Lengths as 4 bytes, little-endian.
-    private static func appendLength(_ count: Int, to bytes: inout [UInt8]) {
-        let value = UInt32(truncatingIfNeeded: count)
-        bytes.append(UInt8(value & 0xff))
-        bytes.append(UInt8(value >> 8 & 0xff))
-        bytes.append(UInt8(value >> 16 & 0xff))
-        bytes.append(UInt8(value >> 24))
-    }
-
-    private static func length(_ bytes: [UInt8], at i: inout Int) -> Int {
-        let value = Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24
-        i += 4
-        return value
     }
 }
 

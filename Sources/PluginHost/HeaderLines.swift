@@ -26,7 +26,7 @@ public struct HeaderLines {
     /// Lines of `bytes` removed by filters: bit i is the i-th line.
     public private(set) var removedLines: UInt64 = 0
     /// Lines added by filters, each `name: value\r\n`, in order.
-    public private(set) var addedLines: [UInt8] = []
+    public private(set) var addedLines = FilledBytes()
 
     /// Which name lengths occur (bit `min(length, 63)`), in the lines or added: a name
     /// whose length is absent is not searched for (most sets add a header that is
@@ -216,33 +216,36 @@ public struct HeaderLines {
             removedLines = mask
         }
         guard !addedLines.isEmpty, addedNameLengths & bit != 0 else { return }
-        var kept: [UInt8]?
-        addedLines.withUnsafeBytes { raw in
-            Self.forEachLineRange(raw, from: 0) { line in
-                if Self.line(raw, line, isNamed: name) {
-                    if kept == nil { kept = Array(raw[0..<line.lowerBound]) }
-                } else if kept != nil {
-                    kept!.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[line]))
+        // Matching lines are dropped one at a time, each search resuming where the
+        // last match was (the lines after it moved there).
+        var from = 0
+        while true {
+            var match: Range<Int>?
+            addedLines.withUnsafeBytes { raw in
+                Self.forEachLineRange(raw, from: from) { line in
+                    guard Self.line(raw, line, isNamed: name) else { return true }
+                    match = line
+                    return false
                 }
-                return true
             }
+            guard let match else { return }
+            addedLines.removeSubrange(match)
+            from = match.lowerBound
         }
-        if let kept { addedLines = kept }
     }
 
-    /// Hold added lines in `spare` (empty, with capacity) instead of a new array.
-    mutating func adopt(_ spare: consuming [UInt8]?) { addedLines.adoptSpare(spare) }
+    /// Hold added lines in `spare` (a filled array, `HookArena.takeSpare`) instead of
+    /// a new array.
+    mutating func adopt(_ spare: consuming [UInt8]?) { addedLines.adopt(spare) }
 
     /// The added lines' memory, leaving none (for `HookArena.giveBack`).
-    mutating func takeAdded() -> [UInt8] { addedLines.takeAll() }
+    mutating func takeAdded() -> [UInt8] { addedLines.take() }
 
     /// Append a field (the caller checked that the name is a token and the value has
     /// no CR, LF or NUL).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         addedNameLengths |= Self.lengthBit(name.count)
-        // The size metadata reserves too: the loop hands the same spare arrays to both.
-        if addedLines.isEmpty { addedLines.reserveCapacity(256) }
-        addedLines.appendComposed(count: name.count + value.count + 4) { out in
+        addedLines.append(count: name.count + value.count + 4) { out in
             var at = out
             at.copy(name)
             at.storeBytes(of: 0x203a, as: UInt16.self)  // ": " (little-endian)

@@ -74,20 +74,20 @@ public final class HookArena {
         }
     }
 
-    /// Byte arrays finished runs let go of (added header lines, metadata), emptied
-    /// with their capacity kept, for the next runs on the loop: a filtered request
-    /// then allocates none of its own.
+    /// Byte arrays finished runs let go of (added header lines, metadata: the storage
+    /// of `FilledBytes`, filled to their length), for the next runs on the loop: a
+    /// filtered request then allocates none of its own.
     private var spares: [[UInt8]] = []
     private static let maxSpares = 256
     private static let maxSpareBytes = 4096
 
-    /// An empty array with capacity, if one was given back.
+    /// A filled array, if one was given back.
     func takeSpare() -> [UInt8]? { spares.popLast() }
 
-    /// Keep `array`'s memory for `takeSpare` (small ones, a few at most).
+    /// Keep `array`'s memory for `takeSpare` (small ones, a few at most). Its bytes
+    /// are left as they are: `FilledBytes` counts what it uses.
     func giveBack(_ array: consuming [UInt8]) {
-        guard array.capacity > 0, array.capacity <= Self.maxSpareBytes, spares.count < Self.maxSpares else { return }
-        array.removeAll(keepingCapacity: true)
+        guard !array.isEmpty, array.count <= Self.maxSpareBytes, spares.count < Self.maxSpares else { return }
         spares.append(consume array)
     }
 
@@ -96,33 +96,5 @@ public final class HookArena {
         guard used > 0 || blocks.count > 1 else { return }
         while blocks.count > 1 { blocks.removeLast().deallocate() }
         used = 0
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Become `spare` (an empty array with capacity, `HookArena.takeSpare`) if this is
-    /// empty. Moved in, not copied: a second reference would make the first write copy it.
-    mutating func adoptSpare(_ spare: consuming [UInt8]?) {
-        if isEmpty, spare != nil { self = (consume spare)! }
-    }
-
-    /// Append `count` bytes that `write` lays out, with one `append`: the parts are
-    /// written into a temporary buffer (on the stack when small) first. Each
-    /// `append(contentsOf:)` costs a uniqueness and capacity check and a generic
-    /// copy (~100 instructions); a record of several parts pays that once.
-    @inline(__always)
-    mutating func appendComposed(count: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
-        withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { buffer in
-            guard let base = buffer.baseAddress else { return }
-            write(base)
-            append(contentsOf: UnsafeRawBufferPointer(buffer))
-        }
-    }
-
-    /// This array's memory, leaving it empty (for `HookArena.giveBack`).
-    mutating func takeAll() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &self)
-        return taken
     }
 }

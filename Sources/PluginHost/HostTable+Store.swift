@@ -37,8 +37,9 @@ let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutabl
     s, ns, key, out in
     guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
     unowned(unsafe) let run = handle.takeUnretainedValue()
-    guard let value = run.metadata.value(namespace: ns.buffer, name: key.buffer) else { return GW_E_NOT_FOUND }
-    out.pointee = run.arena.store(bytes: value)
+    let stored = run.metadata.withValue(namespace: ns.buffer, name: key.buffer) { run.arena.store($0) }
+    guard let stored else { return GW_E_NOT_FOUND }
+    out.pointee = gw_bytes(ptr: stored.baseAddress?.assumingMemoryBound(to: UInt8.self), len: stored.count)
     return GW_OK
 }
 

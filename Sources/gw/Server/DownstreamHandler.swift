@@ -467,7 +467,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                     head.forEachKeptRange { range in out.put(UnsafeRawBufferPointer(rebasing: bytes[range])) }
                 }
             }
-            if let added = edits?.lines.addedLines, !added.isEmpty { out.put(added) }
+            if let added = edits?.lines.addedLines, !added.isEmpty { added.withUnsafeBytes { out.put($0) } }
             proxied.write(into: &out)
             out.put("\r\n")
         }

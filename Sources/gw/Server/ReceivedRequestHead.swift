@@ -337,7 +337,7 @@ extension RequestHeadBytes {
                 }
                 if end > run { out.put(UnsafeRawBufferPointer(rebasing: raw[run..<end])) }
             }
-            if !lines.addedLines.isEmpty { out.put(lines.addedLines) }
+            if !lines.addedLines.isEmpty { lines.addedLines.withUnsafeBytes { out.put($0) } }
             if chunked { out.put("transfer-encoding: chunked\r\n") }
             out.put("\r\n")
         }
