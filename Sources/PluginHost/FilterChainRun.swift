@@ -151,6 +151,10 @@ public final class FilterChainRun {
     var pendingReset: String?
     var continueRequested = false
     let arena: HookArena
+    /// The loop's thread, if the run was made on it: host calls check that they come
+    /// from it by comparing thread handles (`onLoop`), not through the loop's
+    /// existential `inEventLoop` (a witness call, ~20 instructions).
+    let loopThread: pthread_t?
     var asyncHandles: [AsyncHandle] = []
     var nextCalloutID: UInt64 = 1
 
@@ -166,6 +170,7 @@ public final class FilterChainRun {
         self.info = info
         self.services = services
         self.bufferLimit = bufferLimit
+        loopThread = loop.inEventLoop ? pthread_self() : nil
         // One allocation for the two direction states, the two current bodies and the
         // instances, from malloc (16-byte aligned, more than they need): Swift's
         // `allocate` always takes the aligned allocator (posix_memalign) on Linux.
@@ -207,6 +212,13 @@ public final class FilterChainRun {
     /// value: a fresh `HTTPRequestHead` costs an allocation).
     static let placeholderHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
 
+    /// Whether this is the run's loop's thread. A loop's thread never changes.
+    @inline(__always)
+    var onLoop: Bool {
+        if let loopThread, pthread_equal(loopThread, pthread_self()) != 0 { return true }
+        return loop.inEventLoop
+    }
+
     /// Turn a line-form request head into `storedRequestHead`, with the filters' changes.
     func materializeRequestHead() {
         guard let bytes = requestBytes else { return }
@@ -217,7 +229,8 @@ public final class FilterChainRun {
     deinit {
         // Metadata is read until the run goes (the call log reads it after `finish`);
         // its memory serves the loop's next run. The arena is the loop's own.
-        if metadata.capacity > 0 && loop.inEventLoop { arena.giveBack(metadata.takeStorage()) }
+        let onLoop = onLoop
+        if metadata.capacity > 0 && onLoop { arena.giveBack(metadata.takeStorage()) }
         // One element at a time: `deinitialize(count: 2)` of a non-trivial type goes
         // through the runtime's generic array destroy (~100 instructions each).
         _ = directions.move()
@@ -225,7 +238,7 @@ public final class FilterChainRun {
         _ = currentBody.move()
         _ = (currentBody + 1).move()
         // `directions` is the start of the one allocation (see init).
-        if chain.filters.count <= Self.pooledFilters && loop.inEventLoop {
+        if chain.filters.count <= Self.pooledFilters && onLoop {
             arena.giveBackRunBlock(UnsafeMutableRawPointer(directions))
         } else {
             free(UnsafeMutableRawPointer(directions))

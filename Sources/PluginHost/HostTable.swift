@@ -106,7 +106,7 @@ func equalsIgnoringCase(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bo
 @inline(__always)
 func hookRun(_ s: OpaquePointer) -> FilterChainRun? {
     let run = FilterChainRun.from(s)
-    guard run.hookDepth > 0, run.loop.inEventLoop else { return nil }
+    guard run.hookDepth > 0, run.onLoop else { return nil }
     return run
 }
 
@@ -115,7 +115,7 @@ func hookRun(_ s: OpaquePointer) -> FilterChainRun? {
 @inline(__always)
 func hookRunUnretained(_ s: OpaquePointer) -> Unmanaged<FilterChainRun>? {
     let handle = Unmanaged<FilterChainRun>.fromOpaque(UnsafeRawPointer(s))
-    let inHook = handle._withUnsafeGuaranteedRef { $0.hookDepth > 0 && $0.loop.inEventLoop }
+    let inHook = handle._withUnsafeGuaranteedRef { $0.hookDepth > 0 && $0.onLoop }
     return inHook ? handle : nil
 }
 
