@@ -41,8 +41,13 @@ public struct StreamMetadata: Sendable {
         }
     }
 
-    /// Set `namespace.name` to `value` without building the joined key.
-    mutating func set(namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// Set `namespace.name` to `value` without building the joined key. `spares`: the
+    /// loop's arena, whose given-back memory the first set uses (taken inside this one
+    /// access: read through the run first, the storage was retained and released).
+    mutating func set(
+        namespace: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, spares: HookArena? = nil
+    ) {
+        if let spares, bytes.capacity == 0 { bytes.adopt(spares.takeSpare()) }
         if let found = record(namespace: namespace, name: name) { bytes.removeSubrange(found.record) }
         let keyLength = namespace.count + 1 + name.count
         bytes.append(count: 8 + keyLength + value.count) { out in

@@ -25,22 +25,21 @@ private func joinedKey(_ first: UnsafeRawBufferPointer, separator: UInt8, _ seco
 }
 
 let hostMetadataSet: @convention(c) (OpaquePointer, gw_str, gw_str, gw_bytes) -> gw_result = { s, ns, key, value in
-    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-    unowned(unsafe) let run = handle.takeUnretainedValue()
-    guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
-    if run.metadata.capacity == 0 { run.metadata.adopt(run.arena.takeSpare()) }
-    run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer)
-    return GW_OK
+    withHookRun(s) { run in
+        guard ns.len > 0, key.len > 0 else { return GW_E_BAD_ARGUMENT }
+        run.metadata.set(namespace: ns.buffer, name: key.buffer, value: value.buffer, spares: run.arena)
+        return GW_OK
+    }
 }
 
 let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutablePointer<gw_bytes>) -> gw_result = {
     s, ns, key, out in
-    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-    unowned(unsafe) let run = handle.takeUnretainedValue()
-    let stored = run.metadata.withValue(namespace: ns.buffer, name: key.buffer) { run.arena.store($0) }
-    guard let stored else { return GW_E_NOT_FOUND }
-    out.pointee = gw_bytes(ptr: stored.baseAddress?.assumingMemoryBound(to: UInt8.self), len: stored.count)
-    return GW_OK
+    withHookRun(s) { run in
+        let stored = run.metadata.withValue(namespace: ns.buffer, name: key.buffer) { run.arena.store($0) }
+        guard let stored else { return GW_E_NOT_FOUND }
+        out.pointee = gw_bytes(ptr: stored.baseAddress?.assumingMemoryBound(to: UInt8.self), len: stored.count)
+        return GW_OK
+    }
 }
 
 // MARK: - Shared key-value store
@@ -148,8 +147,7 @@ let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = { p, key
 func hostSharedGCRA(
     _ s: OpaquePointer, _ key: gw_str, _ limitList: UnsafePointer<gw_gcra_limit>?, _ count: Int, _ cost: UInt32, _ eventID: UInt64
 ) -> gw_result {
-        guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-        unowned(unsafe) let run = handle.takeUnretainedValue()
+    withHookRun(s) { run in
         guard count > 0, count <= Int(GW_GCRA_MAX_LIMITS), let limitList, key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
         var limits: [GCRALimit] = []
         for i in 0..<count {
@@ -157,25 +155,26 @@ func hostSharedGCRA(
             limits.append(GCRALimit(interval: limitList[i].interval_ns, tolerance: limitList[i].tolerance_ns))
         }
         return run.startSharedGCRA(key: key.string, limits: limits, cost: max(cost, 1), eventID: eventID)
+    }
 }
 
 func hostSharedIncr(_ s: OpaquePointer, _ key: gw_str, _ delta: Int64, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
-    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-    unowned(unsafe) let run = handle.takeUnretainedValue()
-    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
-    return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
+    withHookRun(s) { run in
+        guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+        return run.startSharedIncr(key: key.string, delta: delta, ttlMilliseconds: ttl, eventID: eventID)
+    }
 }
 
 func hostSharedGet(_ s: OpaquePointer, _ key: gw_str, _ eventID: UInt64) -> gw_result {
-    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-    unowned(unsafe) let run = handle.takeUnretainedValue()
-    guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
-    return run.startSharedGet(key: key.string, eventID: eventID)
+    withHookRun(s) { run in
+        guard key.len > 0, key.len <= 1024 else { return GW_E_BAD_ARGUMENT }
+        return run.startSharedGet(key: key.string, eventID: eventID)
+    }
 }
 
 func hostSharedSet(_ s: OpaquePointer, _ key: gw_str, _ value: gw_bytes, _ ttl: UInt64, _ eventID: UInt64) -> gw_result {
-    guard let handle = hookRunUnretained(s) else { return GW_E_WRONG_CONTEXT }
-    unowned(unsafe) let run = handle.takeUnretainedValue()
-    guard key.len > 0, key.len <= 1024, value.len <= 64 << 20 else { return GW_E_BAD_ARGUMENT }
-    return run.startSharedSet(key: key.string, value: Array(value.buffer), ttlMilliseconds: ttl, eventID: eventID)
+    withHookRun(s) { run in
+        guard key.len > 0, key.len <= 1024, value.len <= 64 << 20 else { return GW_E_BAD_ARGUMENT }
+        return run.startSharedSet(key: key.string, value: Array(value.buffer), ttlMilliseconds: ttl, eventID: eventID)
+    }
 }
