@@ -102,8 +102,8 @@ func responseBytes(_ fields: [(String, String)]) -> ResponseHeadBytes {
     }
     buffer.writeString("\r\n")
     return ResponseHeadBytes(
-        bytes: buffer, statusLineLength: statusLine.utf8.count, status: 200, version: .http1_1, lineCount: fields.count,
-        nameLengths: nameLengths)!
+        bytes: buffer, statusLineLength: statusLine.utf8.count, status: 200, version: .http1_1, countedLines: fields.count,
+        nameLengths: nameLengths)
 }
 
 @MainActor

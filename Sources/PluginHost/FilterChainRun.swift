@@ -315,7 +315,7 @@ public final class FilterChainRun {
     /// The upstream's response head arrived, kept as its bytes: filters' header
     /// changes are a delta beside them (`ResponseHeadBytes`). When the header hooks
     /// pass, `responseBytes` is still set unless a change needed `responseHead`.
-    public func startResponse(bytes head: ResponseHeadBytes, endOfStream: Bool) {
+    public func startResponse(bytes head: consuming ResponseHeadBytes, endOfStream: Bool) {
         guard !terminated else { return }
         let d = FlowDirection.response.rawValue
         directions[d].headersEndOfStream = endOfStream
@@ -329,7 +329,7 @@ public final class FilterChainRun {
                 return false
             }
         }
-        responseBytes = head
+        responseBytes = consume head
         notedResponseLines = nil
         runHeaders(.response)
     }

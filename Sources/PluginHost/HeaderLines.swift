@@ -45,6 +45,14 @@ public struct HeaderLines {
     @inlinable
     public init?(bytes: ByteBuffer, start: Int, lineCount: Int, nameLengths: UInt64 = .max) {
         guard lineCount <= Self.maxLines else { return nil }
+        self.init(bytes: bytes, start: start, countedLines: lineCount, nameLengths: nameLengths)
+    }
+
+    /// `init?` for lines the caller counted and checked against `maxLines`: no
+    /// Optional to unwrap (unwrapping one copied the lines, a retain of each buffer).
+    @inlinable
+    public init(bytes: ByteBuffer, start: Int, countedLines lineCount: Int, nameLengths: UInt64 = .max) {
+        precondition(lineCount <= Self.maxLines, "HeaderLines: more lines than the removal mask addresses")
         self.bytes = bytes
         self.start = start
         receivedNameLengths = nameLengths
@@ -420,13 +428,10 @@ public struct ResponseHeadBytes {
     public let status: Int
     public let version: HTTPVersion
 
-    /// Nil if the head has more than `HeaderLines.maxLines` header lines.
+    /// The head has at most `HeaderLines.maxLines` header lines (the caller checked).
     @inlinable
-    public init?(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int, nameLengths: UInt64 = .max) {
-        guard let lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount, nameLengths: nameLengths) else {
-            return nil
-        }
-        self.lines = lines
+    public init(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, countedLines lineCount: Int, nameLengths: UInt64 = .max) {
+        lines = HeaderLines(bytes: bytes, start: statusLineLength, countedLines: lineCount, nameLengths: nameLengths)
         self.status = status
         self.version = version
     }

@@ -180,7 +180,7 @@ import Testing
     }
 
     @Test func theHeadAsNIOsTypeCarriesTheChanges() {
-        var head = ResponseHeadBytes(bytes: ByteBuffer(string: Self.text), statusLineLength: 17, status: 200, version: .http1_1, lineCount: 5)!
+        var head = ResponseHeadBytes(bytes: ByteBuffer(string: Self.text), statusLineLength: 17, status: 200, version: .http1_1, countedLines: 5)
         Self.edit(&head.lines, remove: "server")
         Self.edit(&head.lines, add: "cache-control", "no-store")
         let nio = head.makeHead()

@@ -103,7 +103,8 @@ extension Exchange: UpstreamResponseDelegate {
         if let run {
             let endOfStream = isHEAD || status == 204 || status == 304 || head.contentLength == 0
             // A head the pass-through writer takes stays bytes through the filters.
-            if clientVersion == .http1_1 && head.passesThrough, let bytes = head.makeHeadBytes() {
+            if clientVersion == .http1_1 && head.passesThrough && head.fitsHeadBytes {
+                let bytes = head.makeHeadBytes()
                 receivedResponse = consume head
                 run.startResponse(bytes: bytes, endOfStream: endOfStream)
             } else {

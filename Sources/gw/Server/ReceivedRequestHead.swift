@@ -259,8 +259,10 @@ extension ReceivedRequestHead {
             }
             count += Self.writeForwardingLines(into: &out, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         }
-        guard let lines = HeaderLines(bytes: buffer, start: 0, lineCount: count, nameLengths: nameLengths) else { return nil }
-        return RequestHeadBytes(lines: lines, method: method, uri: uri, version: .http1_1)
+        // At most `fieldCount + 4` lines (checked above).
+        return RequestHeadBytes(
+            lines: HeaderLines(bytes: buffer, start: 0, countedLines: count, nameLengths: nameLengths), method: method, uri: uri,
+            version: .http1_1)
     }
 
     /// The head the filters see and, after them, the upstream (as NIO's type): the

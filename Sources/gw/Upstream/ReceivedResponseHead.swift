@@ -134,11 +134,15 @@ struct ReceivedResponseHead {
         return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(headers))
     }
 
-    /// The head for a filter run that keeps it as bytes (`ResponseHeadBytes`), or nil
-    /// if it has more lines than that form addresses.
-    func makeHeadBytes() -> ResponseHeadBytes? {
+    /// Whether a filter run can keep this head as bytes (`makeHeadBytes`): it has no
+    /// more lines than that form addresses.
+    var fitsHeadBytes: Bool { lineCount <= HeaderLines.maxLines }
+
+    /// The head for a filter run that keeps it as bytes (`ResponseHeadBytes`); only
+    /// if `fitsHeadBytes`.
+    func makeHeadBytes() -> ResponseHeadBytes {
         ResponseHeadBytes(
-            bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, lineCount: lineCount,
+            bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, countedLines: lineCount,
             nameLengths: nameLengths)
     }
 
