@@ -11,6 +11,9 @@ struct AuthConfig: Sendable {
         let plain: [UInt8]?
         let consumer: String
         let tenant: String?
+        /// The same, as the host takes them (`auth.consumer`, `auth.tenant` metadata).
+        let consumerText: HostString
+        let tenantText: HostString?
         /// False when `allowed_consumers` is set and does not list the consumer.
         let allowed: Bool
         /// The 403 body naming the consumer (nil when allowed).
@@ -37,6 +40,8 @@ struct AuthConfig: Sendable {
     let missingBody: String
     /// Lowercase header name; `authorization` expects the `Bearer` scheme.
     let header: String
+    /// `header` as the host takes it.
+    let headerName: HostString
     let bearer: Bool
     let queryParameter: String?
     /// `WWW-Authenticate` for a missing credential, and for a wrong one.
@@ -56,6 +61,7 @@ struct AuthConfig: Sendable {
             }
         }
         self.header = header
+        headerName = HostString(copying: header)
         bearer = header == "authorization"
         if bearer {
             challengeMissing = "Bearer realm=\"gw\""
@@ -108,7 +114,8 @@ struct AuthConfig: Sendable {
         keys = parsed.map { key in
             let allowed = allowList.map { $0.contains(key.consumer) } ?? true
             return Key(
-                digest: key.digest, plain: key.plain, consumer: key.consumer, tenant: key.tenant, allowed: allowed,
+                digest: key.digest, plain: key.plain, consumer: key.consumer, tenant: key.tenant,
+                consumerText: HostString(copying: key.consumer), tenantText: key.tenant.map { HostString(copying: $0) }, allowed: allowed,
                 forbiddenBody: allowed
                     ? nil : ErrorReply.body(type: "forbidden", message: "consumer \"\(key.consumer)\" is not allowed on this route"))
         }

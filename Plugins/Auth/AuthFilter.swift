@@ -35,7 +35,7 @@ final class AuthFilter: FilterFactory, StreamFilter {
     }
 
     func onRequestHeaders(_ stream: Stream, endOfStream: Bool) -> FilterStatus {
-        let verdict = stream.withHeader(config.header) { value, count in
+        let verdict = stream.withHeader(config.headerName) { value, count in
             count == 1 ? headerVerdict(value) : .ambiguous
         } ?? queryVerdict(stream)
 
@@ -48,7 +48,9 @@ final class AuthFilter: FilterFactory, StreamFilter {
                     details: "auth: consumer \(key.consumer) is not allowed")
                 return .stop
             }
-            record(stream, method: "api_key", consumer: key.consumer, tenant: key.tenant)
+            stream.setMetadata(namespace: Self.namespace, key: Self.consumerKey, value: key.consumerText)
+            if let tenant = key.tenantText { stream.setMetadata(namespace: Self.namespace, key: Self.tenantKey, value: tenant) }
+            stream.setMetadata(namespace: Self.namespace, key: Self.methodKey, value: HostString("api_key"))
         case .token(let identity):
             if let allowed = config.allowedConsumers, !allowed.contains(identity.consumer) {
                 stream.sendLocalReply(
@@ -57,20 +59,27 @@ final class AuthFilter: FilterFactory, StreamFilter {
                     details: "auth: consumer \(identity.consumer) (jwt) is not allowed")
                 return .stop
             }
-            record(stream, method: "jwt", consumer: identity.consumer, tenant: identity.tenant)
+            recordToken(stream, identity)
         default:
             return reject(stream, verdict)
         }
         // The credential never goes upstream, wherever it was presented.
-        stream.removeHeader(config.header)
+        stream.removeHeader(config.headerName)
         if let name = config.queryParameter { stream.removeQueryParameters([name]) }
         return .continue
     }
 
-    private func record(_ stream: Stream, method: String, consumer: String, tenant: String?) {
-        stream.setMetadata(namespace: "auth", key: "consumer", value: consumer)
-        if let tenant { stream.setMetadata(namespace: "auth", key: "tenant", value: tenant) }
-        stream.setMetadata(namespace: "auth", key: "method", value: method)
+    /// The metadata it sets, as the host takes them (literals: no conversion per request).
+    static var namespace: HostString { HostString("auth") }
+    static var consumerKey: HostString { HostString("consumer") }
+    static var tenantKey: HostString { HostString("tenant") }
+    static var methodKey: HostString { HostString("method") }
+
+    /// A token's consumer and tenant are the token's: strings, converted per request.
+    private func recordToken(_ stream: Stream, _ identity: JWTIdentity) {
+        stream.setMetadata(namespace: "auth", key: "consumer", value: identity.consumer)
+        if let tenant = identity.tenant { stream.setMetadata(namespace: "auth", key: "tenant", value: tenant) }
+        stream.setMetadata(namespace: Self.namespace, key: Self.methodKey, value: HostString("jwt"))
     }
 
     private func headerVerdict(_ value: UnsafeRawBufferPointer) -> Verdict {

@@ -26,7 +26,7 @@ struct RateLimitConfig: Sendable {
         /// One budget for the whole route.
         case route
         /// The first value of a request header, else the client IP.
-        case header(String)
+        case header(HostString)
     }
 
     static let periods: [(name: String, nanoseconds: UInt64)] = [
@@ -120,7 +120,7 @@ struct RateLimitConfig: Sendable {
             default:
                 let name = text.hasPrefix("header:") ? String(text.dropFirst("header:".count)) : ""
                 if HTTPSyntax.isToken(name) {
-                    key = .header(name.lowercased())
+                    key = .header(HostString(copying: name.lowercased()))
                 } else if text.hasPrefix("header:") {
                     reader.problem(at: "key", "\"\(name)\" is not a valid header name")
                 } else {
@@ -140,7 +140,7 @@ struct RateLimitConfig: Sendable {
         case .consumer: kind = "consumer"
         case .clientIP: kind = "client_ip"
         case .route: kind = "route"
-        case .header(let name): kind = "header:" + name
+        case .header(let name): kind = "header:" + name.description
         }
         let signature = algorithm.rawValue + ":" + limits.map { "\($0.requests)/\($0.per)/\($0.burst)" }.joined(separator: ",")
         bucketPrefix = filterName + "\u{1}" + kind + "\u{1}" + signature + "\u{1}"

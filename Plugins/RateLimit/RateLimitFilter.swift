@@ -50,7 +50,7 @@ final class RateLimiter: FilterFactory {
         case .clientIP:
             return clientIP()
         case .consumer:
-            return stream.withMetadata(namespace: "auth", key: "consumer") { key(.consumer, $0) } ?? clientIP()
+            return stream.withMetadata(namespace: HostString("auth"), key: HostString("consumer")) { key(.consumer, $0) } ?? clientIP()
         case .header(let name):
             return stream.withHeader(name, .request, index: 0) { value, _ in key(.header, value) } ?? clientIP()
         }

@@ -5,11 +5,13 @@ import GatewayPluginSDK
 /// the path regex compiled, JSON pointers parsed.
 struct TransformConfig: Sendable {
     /// Header operations of one direction, applied in this order: remove, rename, set, add.
+    /// Names and values the filter hands the host on every request are made once
+    /// (`HostString`), not converted from strings per call.
     struct HeaderOps: Sendable {
-        var remove: [String] = []
+        var remove: [HostString] = []
         var rename: [(from: String, to: String)] = []
-        var set: [(name: String, value: String)] = []
-        var add: [(name: String, value: String)] = []
+        var set: [(name: HostString, value: HostString)] = []
+        var add: [(name: HostString, value: HostString)] = []
         var isEmpty: Bool { remove.isEmpty && rename.isEmpty && set.isEmpty && add.isEmpty }
     }
 
@@ -79,7 +81,7 @@ struct TransformConfig: Sendable {
         var ops = HeaderOps()
         guard let fields = reader.object(value, at: path, allowed: ["add", "remove", "rename", "set"]) else { return ops }
         if let list = fields["remove"], let names = reader.strings(list, at: ConfigReader.path(path, "remove")) {
-            ops.remove = names.compactMap { headerName($0.value, at: $0.path, reader: &reader) }
+            ops.remove = names.compactMap { headerName($0.value, at: $0.path, reader: &reader).map { HostString(copying: $0) } }
         }
         if let map = fields["rename"], let pairs = reader.stringMap(map, at: ConfigReader.path(path, "rename")) {
             for pair in pairs {
@@ -101,7 +103,8 @@ struct TransformConfig: Sendable {
                     reader.problem(at: pair.path, "the value must not contain CR, LF or NUL")
                     continue
                 }
-                if op == "set" { ops.set.append((name, pair.value)) } else { ops.add.append((name, pair.value)) }
+                let edit = (HostString(copying: name), HostString(copying: pair.value))
+                if op == "set" { ops.set.append(edit) } else { ops.add.append(edit) }
             }
         }
         return ops

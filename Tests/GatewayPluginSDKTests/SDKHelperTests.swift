@@ -121,3 +121,39 @@ import Testing
         }
     }
 }
+
+@Suite struct HostStringTests {
+    @Test func literalsAndCopiesHoldTheirBytes() {
+        let literal = HostString("x-api-key")
+        #expect(literal.count == 9)
+        #expect(literal.description == "x-api-key")
+
+        var source = "consumer-é-" + String(repeating: "z", count: 40)
+        let copy = HostString(copying: source)
+        source = "changed"
+        #expect(copy.description == "consumer-é-" + String(repeating: "z", count: 40), "a copy does not follow the string")
+        #expect(copy.count == copy.description.utf8.count)
+        copy.withBytes { #expect(Array($0) == Array(copy.description.utf8)) }
+
+        let empty = HostString(copying: "")
+        #expect(empty.count == 0)
+        #expect(empty.description == "")
+        empty.withBytes { #expect($0.isEmpty) }
+    }
+
+    @Test func equalityIsByBytes() {
+        #expect(HostString("auth") == HostString(copying: "auth"))
+        #expect(HostString("auth") != HostString(copying: "Auth"))
+        #expect(HostString(copying: "") == HostString(""))
+    }
+
+    /// Copies outlive the value they were made from, in other values and threads.
+    @Test func copiesStayValidWhereverTheyGo() async {
+        var names: [HostString] = []
+        for i in 0..<100 { names.append(HostString(copying: "x-header-\(i)")) }
+        let shared = names
+        names.removeAll()
+        let joined = await Task.detached { shared.map(\.description).joined(separator: ",") }.value
+        #expect(joined == (0..<100).map { "x-header-\($0)" }.joined(separator: ","))
+    }
+}

@@ -90,6 +90,53 @@ public struct Stream {
         _ = name.withGWStr { host.header_remove(raw, direction.raw, $0) }
     }
 
+    // MARK: Names and values made once (`HostString`): no conversion per call
+
+    /// `withHeader(_:_:index:_:)` with a name made once.
+    @inlinable
+    public func withHeader<R>(
+        _ name: HostString, _ direction: Direction = .request, index: Int = 0,
+        _ body: (_ value: UnsafeRawBufferPointer, _ count: Int) throws -> R
+    ) rethrows -> R? {
+        var value = gw_str(ptr: nil, len: 0)
+        var count = 0
+        guard host.header_get(raw, direction.raw, name.text, index, &value, &count) == GW_OK else { return nil }
+        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len), count)
+    }
+
+    @inlinable @discardableResult
+    public func setHeader(_ name: HostString, _ value: HostString, _ direction: Direction = .request) -> Bool {
+        host.header_set(raw, direction.raw, name.text, value.text) == GW_OK
+    }
+
+    @inlinable @discardableResult
+    public func addHeader(_ name: HostString, _ value: HostString, _ direction: Direction = .request) -> Bool {
+        host.header_add(raw, direction.raw, name.text, value.text) == GW_OK
+    }
+
+    @inlinable
+    public func removeHeader(_ name: HostString, _ direction: Direction = .request) {
+        _ = host.header_remove(raw, direction.raw, name.text)
+    }
+
+    @inlinable
+    public func setMetadata(namespace: HostString, key: HostString, value: HostString) {
+        let v = value.text
+        _ = host.metadata_set(raw, namespace.text, key.text, gw_bytes(ptr: UnsafeRawPointer(v.ptr)?.assumingMemoryBound(to: UInt8.self), len: v.len))
+    }
+
+    /// `withMetadata(namespace:key:_:)` with a namespace and key made once.
+    @inlinable
+    public func withMetadata<R>(
+        namespace: HostString, key: HostString, _ body: (_ value: UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R? {
+        var value = gw_bytes(ptr: nil, len: 0)
+        guard host.metadata_get(raw, namespace.text, key.text, &value) == GW_OK else { return nil }
+        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len))
+    }
+
+    // MARK: Attributes
+
     @inlinable
     public func attribute(_ attribute: Attribute) -> String? {
         var value = gw_str(ptr: nil, len: 0)
