@@ -44,45 +44,61 @@ let hostMetadataGet: @convention(c) (OpaquePointer, gw_str, gw_str, UnsafeMutabl
 
 // MARK: - Shared key-value store
 
-/// The store's key for a plugin's `key`: its name, a NUL, the key. The last one made
-/// on a thread is kept, so a read-then-write of one key (a rate limiter's bucket)
-/// makes it once.
-private func kvKey(_ p: OpaquePointer, _ key: gw_str) -> (LoadedPlugin, KVKey) {
-    let plugin = LoadedPlugin.from(p)
-    let bytes = key.buffer
-    let cache = KVKeyCache.current
-    if cache.plugin == ObjectIdentifier(plugin) && cache.matches(bytes) { return (plugin, cache.joined) }
-    var name = plugin.name
-    let joined = KVKey(name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) })
-    cache.remember(plugin: ObjectIdentifier(plugin), key: bytes, joined: joined)
-    return (plugin, joined)
+/// `body` with the plugin behind `p` and the store's key for its `key`: the plugin's
+/// name, a NUL, the key. The last key made on a thread is kept, so a read-then-write
+/// of one key (a rate limiter's bucket) makes it once. The plugin and the thread's
+/// cache are lent without a retain (plugins are never unloaded; the cache lives as
+/// long as its thread).
+@inline(__always)
+private func withKVKey(_ p: OpaquePointer, _ key: gw_str, _ body: (LoadedPlugin, KVKey) -> gw_result) -> gw_result {
+    Unmanaged<LoadedPlugin>.fromOpaque(UnsafeRawPointer(p))._withUnsafeGuaranteedRef { plugin in
+        KVKeyCache.current._withUnsafeGuaranteedRef { cache in
+            let bytes = key.buffer
+            if cache.plugin != ObjectIdentifier(plugin) || !cache.matches(bytes) {
+                var name = plugin.name
+                let joined = KVKey(name.withUTF8 { joinedKey(UnsafeRawBufferPointer($0), separator: 0, bytes) })
+                cache.remember(plugin: ObjectIdentifier(plugin), key: bytes, joined: joined)
+            }
+            return body(plugin, cache.joined)
+        }
+    }
 }
 
-/// One thread's last `kvKey` (plugins are never unloaded, so their identity is stable).
+/// One thread's last `withKVKey` (plugins are never unloaded, so their identity is
+/// stable). The key's bytes are kept in memory of its own: compared on every call.
 private final class KVKeyCache {
     var plugin: ObjectIdentifier?
-    private var key: [UInt8] = []
-    private(set) var joined = KVKey("")
     static let maxKeyBytes = 256
+    private let key = UnsafeMutableRawPointer.allocate(byteCount: KVKeyCache.maxKeyBytes, alignment: 8)
+    private var keyCount = -1
+    private(set) var joined = KVKey("")
 
+    deinit { key.deallocate() }
+
+    @inline(__always)
     func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard key.count == bytes.count else { return false }
-        if bytes.isEmpty { return true }
-        return key.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+        guard keyCount == bytes.count else { return false }
+        guard let base = bytes.baseAddress, keyCount > 0 else { return true }
+        return memcmp(key, base, keyCount) == 0
     }
 
     func remember(plugin: ObjectIdentifier, key bytes: UnsafeRawBufferPointer, joined: KVKey) {
-        guard bytes.count <= Self.maxKeyBytes else { return }
+        guard bytes.count <= Self.maxKeyBytes else {
+            self.plugin = nil
+            return
+        }
         self.plugin = plugin
-        key.removeAll(keepingCapacity: true)
-        key.append(contentsOf: bytes)
+        if let base = bytes.baseAddress, bytes.count > 0 { key.copyMemory(from: base, byteCount: bytes.count) }
+        keyCount = bytes.count
         self.joined = joined
     }
 
-    static var current: KVKeyCache {
-        if let pointer = pthread_getspecific(slot) { return Unmanaged<KVKeyCache>.fromOpaque(pointer).takeUnretainedValue() }
-        let cache = KVKeyCache()
-        pthread_setspecific(slot, Unmanaged.passRetained(cache).toOpaque())
+    /// The calling thread's cache, not retained (its thread's slot holds it).
+    @inline(__always)
+    static var current: Unmanaged<KVKeyCache> {
+        if let pointer = pthread_getspecific(slot) { return Unmanaged<KVKeyCache>.fromOpaque(pointer) }
+        let cache = Unmanaged.passRetained(KVKeyCache())
+        pthread_setspecific(slot, cache.toOpaque())
         return cache
     }
 
@@ -98,46 +114,50 @@ private final class KVKeyCache {
 let hostKVGet:
     @convention(c) (OpaquePointer, gw_str, UnsafeMutableRawPointer?, Int, UnsafeMutablePointer<Int>, UnsafeMutablePointer<UInt64>?) ->
         gw_result = { p, key, dst, capacity, lenOut, casOut in
-            let (plugin, name) = kvKey(p, key)
-            guard let entry = plugin.services.kv.get(name) else { return GW_E_NOT_FOUND }
-            lenOut.pointee = entry.value.count
-            casOut?.pointee = entry.cas
-            guard capacity >= entry.value.count else { return GW_E_BUFFER_TOO_SMALL }
-            if let dst, !entry.value.isEmpty {
-                entry.value.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            withKVKey(p, key) { plugin, name in
+                guard let entry = plugin.services.kv.get(name) else { return GW_E_NOT_FOUND }
+                lenOut.pointee = entry.value.count
+                casOut?.pointee = entry.cas
+                guard capacity >= entry.value.count else { return GW_E_BUFFER_TOO_SMALL }
+                if let dst, !entry.value.isEmpty {
+                    entry.value.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                }
+                return GW_OK
             }
-            return GW_OK
         }
 
 let hostKVSet:
     @convention(c) (OpaquePointer, gw_str, gw_bytes, UInt64, UInt64, UnsafeMutablePointer<UInt64>?) -> gw_result = {
         p, key, value, cas, ttl, casOut in
-        let (plugin, name) = kvKey(p, key)
-        let condition: SharedKeyValueStore.SetCondition = cas == 0 ? .always : cas == UInt64.max ? .absent : .cas(cas)
-        do {
-            let token = try plugin.services.kv.set(name, bytes: value.buffer, condition: condition, ttlMilliseconds: ttl)
-            casOut?.pointee = token
-            return GW_OK
-        } catch {
-            return GW_E_CAS_MISMATCH
+        withKVKey(p, key) { plugin, name in
+            let condition: SharedKeyValueStore.SetCondition = cas == 0 ? .always : cas == UInt64.max ? .absent : .cas(cas)
+            do {
+                let token = try plugin.services.kv.set(name, bytes: value.buffer, condition: condition, ttlMilliseconds: ttl)
+                casOut?.pointee = token
+                return GW_OK
+            } catch {
+                return GW_E_CAS_MISMATCH
+            }
         }
     }
 
 let hostKVIncr: @convention(c) (OpaquePointer, gw_str, Int64, UInt64, UnsafeMutablePointer<Int64>?) -> gw_result = {
     p, key, delta, ttl, out in
-    let (plugin, name) = kvKey(p, key)
-    do {
-        out?.pointee = try plugin.services.kv.increment(name, by: delta, ttlMilliseconds: ttl)
-        return GW_OK
-    } catch {
-        return GW_E_BAD_ARGUMENT
+    withKVKey(p, key) { plugin, name in
+        do {
+            out?.pointee = try plugin.services.kv.increment(name, by: delta, ttlMilliseconds: ttl)
+            return GW_OK
+        } catch {
+            return GW_E_BAD_ARGUMENT
+        }
     }
 }
 
 let hostKVDelete: @convention(c) (OpaquePointer, gw_str) -> gw_result = { p, key in
-    let (plugin, name) = kvKey(p, key)
-    plugin.services.kv.delete(name)
-    return GW_OK
+    withKVKey(p, key) { plugin, name in
+        plugin.services.kv.delete(name)
+        return GW_OK
+    }
 }
 
 // MARK: - Shared store (ABI 1.1)
