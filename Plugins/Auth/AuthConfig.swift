@@ -4,8 +4,9 @@ import GatewayPluginSDK
 /// name, one SHA-256 digest per key (and the plain keys by their seeded hash), the
 /// JWT keys loaded into libcrypto, the reply bodies.
 struct AuthConfig: Sendable {
-    /// One configured API key.
-    struct Key: Sendable {
+    /// One configured API key. A class: the matched key is read once per request, and
+    /// a struct's copy retained and released each of its strings.
+    final class Key: Sendable {
         let digest: SHA256Digest
         /// The key's bytes when the config gave it in clear (nil for `sha256:` keys).
         let plain: [UInt8]?
@@ -18,6 +19,20 @@ struct AuthConfig: Sendable {
         let allowed: Bool
         /// The 403 body naming the consumer (nil when allowed).
         let forbiddenBody: String?
+
+        init(
+            digest: SHA256Digest, plain: [UInt8]?, consumer: String, tenant: String?, consumerText: HostString, tenantText: HostString?,
+            allowed: Bool, forbiddenBody: String?
+        ) {
+            self.digest = digest
+            self.plain = plain
+            self.consumer = consumer
+            self.tenant = tenant
+            self.consumerText = consumerText
+            self.tenantText = tenantText
+            self.allowed = allowed
+            self.forbiddenBody = forbiddenBody
+        }
     }
 
     /// Presented keys longer than this are refused without being hashed.

@@ -278,8 +278,11 @@ public final class FilterChainRun {
 
     /// Create every filter and run the request header hooks.
     public func start(endOfStream: Bool) {
-        for (index, filter) in chain.filters.enumerated() {
-            let instance = filter.table.filter_new?(filter.config, opaque)
+        // By index, reading the two fields in place: an enumerated loop retained and
+        // released the array and each filter.
+        let filters = chain.filters
+        for index in filters.indices {
+            let instance = filters[index].table.filter_new?(filters[index].config, opaque)
             if instance == nil {
                 guard handleFailure(index, reason: "filter_new returned NULL") else { return }
                 continue
