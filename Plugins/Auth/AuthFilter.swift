@@ -1,5 +1,11 @@
 import GatewayPluginSDK
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// API-key and JWT authentication. Stateless per stream, so the config object is also
 /// the filter of every stream (no allocation per request besides the SDK's box).
 final class AuthFilter: FilterFactory, StreamFilter {
@@ -166,7 +172,9 @@ func bearerToken(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
     guard value[start] == 0x20 || value[start] == 0x09 else { return nil }
     while start < value.count && (value[start] == 0x20 || value[start] == 0x09) { start += 1 }
     let token = UnsafeRawBufferPointer(rebasing: value[start...])
-    return token.isEmpty || token.contains(0x20) ? nil : token
+    // `memchr`: a byte-wise `contains` cost ~5 instructions per byte of the token.
+    guard let base = token.baseAddress, !token.isEmpty, memchr(base, 0x20, token.count) == nil else { return nil }
+    return token
 }
 
 /// `value` without leading and trailing spaces and tabs.

@@ -89,6 +89,12 @@ extension EndToEnd {
                 name: "another scheme", headers: [("authorization", "Basic c2stYWxpY2U6")], challenge: "Bearer realm=\"gw\", error=\"invalid_token\"",
                 message: "expected \\\"Authorization: Bearer <key>\\\""),
             BadCredential(
+                name: "a token with a space", headers: [("authorization", "Bearer sk-alice sk-bob")],
+                challenge: "Bearer realm=\"gw\", error=\"invalid_token\"", message: "expected \\\"Authorization: Bearer <key>\\\""),
+            BadCredential(
+                name: "a scheme without a token", headers: [("authorization", "Bearer  \t ")],
+                challenge: "Bearer realm=\"gw\", error=\"invalid_token\"", message: "expected \\\"Authorization: Bearer <key>\\\""),
+            BadCredential(
                 name: "two headers", headers: [("authorization", "Bearer sk-alice"), ("authorization", "Bearer sk-bob")],
                 challenge: "Bearer realm=\"gw\", error=\"invalid_token\"", message: "more than one credential header"),
             BadCredential(
