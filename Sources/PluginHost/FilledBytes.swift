@@ -1,4 +1,4 @@
-/// Bytes appended at the front of an array kept filled to its length: `count` says
+/// Bytes kept at the front of an array that is filled to its length: `count` says
 /// how much of `storage` is in use. An append is a uniqueness check and a copy into
 /// memory the array already owns; `Array.append(contentsOf:)` of raw bytes is a
 /// generic call of ~100 instructions (capacity, uniqueness, a counted copy) per
