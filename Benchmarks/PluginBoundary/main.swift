@@ -88,7 +88,7 @@ func requestBytes(_ head: HTTPRequestHead) -> RequestHeadBytes {
         buffer.writeString("\(name): \(value)\r\n")
         nameLengths |= HeaderLines.lengthBit(name.utf8.count)
     }
-    let lines = HeaderLines(bytes: buffer, start: 0, lineCount: head.headers.count, nameLengths: nameLengths)!
+    let lines = HeaderLines(bytes: buffer, start: 0, lineCount: head.headers.count, nameLengths: nameLengths)
     return RequestHeadBytes(lines: lines, method: head.method, uri: head.uri, version: head.version)
 }
 
@@ -102,7 +102,7 @@ func responseBytes(_ fields: [(String, String)]) -> ResponseHeadBytes {
     }
     buffer.writeString("\r\n")
     return ResponseHeadBytes(
-        bytes: buffer, statusLineLength: statusLine.utf8.count, status: 200, version: .http1_1, countedLines: fields.count,
+        bytes: buffer, statusLineLength: statusLine.utf8.count, status: 200, version: .http1_1, lineCount: fields.count,
         nameLengths: nameLengths)
 }
 

@@ -40,18 +40,12 @@ public struct HeaderLines {
     /// Lines the removal mask can address.
     public static let maxLines = 64
 
-    /// Nil if there are more than `maxLines` lines. `nameLengths`: the lines' name
-    /// lengths as `lengthBit` ORed together (all ones if unknown).
+    /// Lines the caller counted: at most `maxLines` (checked; callers with more keep
+    /// the head as NIO's type). `nameLengths`: the lines' name lengths as `lengthBit`
+    /// ORed together (all ones if unknown). Not failable: unwrapping an Optional
+    /// copied the lines, a retain of each buffer.
     @inlinable
-    public init?(bytes: ByteBuffer, start: Int, lineCount: Int, nameLengths: UInt64 = .max) {
-        guard lineCount <= Self.maxLines else { return nil }
-        self.init(bytes: bytes, start: start, countedLines: lineCount, nameLengths: nameLengths)
-    }
-
-    /// `init?` for lines the caller counted and checked against `maxLines`: no
-    /// Optional to unwrap (unwrapping one copied the lines, a retain of each buffer).
-    @inlinable
-    public init(bytes: ByteBuffer, start: Int, countedLines lineCount: Int, nameLengths: UInt64 = .max) {
+    public init(bytes: ByteBuffer, start: Int, lineCount: Int, nameLengths: UInt64 = .max) {
         precondition(lineCount <= Self.maxLines, "HeaderLines: more lines than the removal mask addresses")
         self.bytes = bytes
         self.start = start
@@ -430,8 +424,8 @@ public struct ResponseHeadBytes {
 
     /// The head has at most `HeaderLines.maxLines` header lines (the caller checked).
     @inlinable
-    public init(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, countedLines lineCount: Int, nameLengths: UInt64 = .max) {
-        lines = HeaderLines(bytes: bytes, start: statusLineLength, countedLines: lineCount, nameLengths: nameLengths)
+    public init(bytes: ByteBuffer, statusLineLength: Int, status: Int, version: HTTPVersion, lineCount: Int, nameLengths: UInt64 = .max) {
+        lines = HeaderLines(bytes: bytes, start: statusLineLength, lineCount: lineCount, nameLengths: nameLengths)
         self.status = status
         self.version = version
     }

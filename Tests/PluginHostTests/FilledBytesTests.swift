@@ -71,7 +71,7 @@ import Testing
         next.adopt([UInt8](repeating: 0, count: 1024))
         #expect(Self.text(next) == "x-a: 1\r\n")
 
-        var lines = HeaderLines(bytes: .init(string: "\r\n"), start: 0, lineCount: 0)!
+        var lines = HeaderLines(bytes: .init(string: "\r\n"), start: 0, lineCount: 0)
         arena.giveBack(next.take())
         lines.adopt(arena.takeSpare())
         Array("x-b".utf8).withUnsafeBytes { name in Array("2".utf8).withUnsafeBytes { lines.add(name: name, value: $0) } }

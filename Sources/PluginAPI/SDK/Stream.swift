@@ -29,6 +29,24 @@ public struct Stream {
 
     @usableFromInline var host: gw_host_v1 { PluginRuntime.host.pointee }
 
+    /// The host's view of value number `index` of header `name` and the header's
+    /// number of values; nil if there is no such value. Valid until the hook returns.
+    @inlinable
+    func headerView(_ name: gw_str, _ direction: Direction, index: Int) -> (value: UnsafeRawBufferPointer, count: Int)? {
+        var value = gw_str(ptr: nil, len: 0)
+        var count = 0
+        guard host.header_get(raw, direction.raw, name, index, &value, &count) == GW_OK else { return nil }
+        return (UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len), count)
+    }
+
+    /// The host's view of metadata `namespace`/`key`; nil if it is not set.
+    @inlinable
+    func metadataView(_ namespace: gw_str, _ key: gw_str) -> UnsafeRawBufferPointer? {
+        var value = gw_bytes(ptr: nil, len: 0)
+        guard host.metadata_get(raw, namespace, key, &value) == GW_OK else { return nil }
+        return UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len)
+    }
+
     /// The first value of header `name`, or nil.
     @inlinable
     public func header(_ name: String, _ direction: Direction = .request) -> String? {
@@ -45,11 +63,8 @@ public struct Stream {
         _ name: String, _ direction: Direction = .request, index: Int = 0,
         _ body: (_ value: UnsafeRawBufferPointer, _ count: Int) throws -> R
     ) rethrows -> R? {
-        var value = gw_str(ptr: nil, len: 0)
-        var count = 0
-        let rc = name.withGWStr { host.header_get(raw, direction.raw, $0, index, &value, &count) }
-        guard rc == GW_OK else { return nil }
-        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len), count)
+        guard let found = name.withGWStr({ headerView($0, direction, index: index) }) else { return nil }
+        return try body(found.value, found.count)
     }
 
     /// Every value of header `name`, in order (empty if absent).
@@ -98,10 +113,8 @@ public struct Stream {
         _ name: HostString, _ direction: Direction = .request, index: Int = 0,
         _ body: (_ value: UnsafeRawBufferPointer, _ count: Int) throws -> R
     ) rethrows -> R? {
-        var value = gw_str(ptr: nil, len: 0)
-        var count = 0
-        guard host.header_get(raw, direction.raw, name.text, index, &value, &count) == GW_OK else { return nil }
-        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len), count)
+        guard let found = headerView(name.text, direction, index: index) else { return nil }
+        return try body(found.value, found.count)
     }
 
     @inlinable @discardableResult
@@ -130,9 +143,8 @@ public struct Stream {
     public func withMetadata<R>(
         namespace: HostString, key: HostString, _ body: (_ value: UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {
-        var value = gw_bytes(ptr: nil, len: 0)
-        guard host.metadata_get(raw, namespace.text, key.text, &value) == GW_OK else { return nil }
-        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len))
+        guard let value = metadataView(namespace.text, key.text) else { return nil }
+        return try body(value)
     }
 
     // MARK: Attributes
@@ -218,11 +230,7 @@ public struct Stream {
 
     @inlinable
     public func metadata(namespace: String, key: String) -> String? {
-        var value = gw_bytes(ptr: nil, len: 0)
-        let rc = namespace.withGWStr { ns in key.withGWStr { k in host.metadata_get(raw, ns, k, &value) } }
-        guard rc == GW_OK else { return nil }
-        guard let ptr = value.ptr else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: ptr, count: value.len), as: UTF8.self)
+        withMetadata(namespace: namespace, key: key) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Calls `body` with a borrowed view of the metadata value `namespace`/`key`; nil
@@ -232,10 +240,8 @@ public struct Stream {
     public func withMetadata<R>(
         namespace: String, key: String, _ body: (_ value: UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {
-        var value = gw_bytes(ptr: nil, len: 0)
-        let rc = namespace.withGWStr { ns in key.withGWStr { k in host.metadata_get(raw, ns, k, &value) } }
-        guard rc == GW_OK else { return nil }
-        return try body(UnsafeRawBufferPointer(start: value.ptr, count: value.ptr == nil ? 0 : value.len))
+        guard let value = namespace.withGWStr({ ns in key.withGWStr { k in metadataView(ns, k) } }) else { return nil }
+        return try body(value)
     }
 
     /// A handle to resume this stream from any thread after returning `.pause`.

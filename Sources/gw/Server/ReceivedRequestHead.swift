@@ -261,7 +261,7 @@ extension ReceivedRequestHead {
         }
         // At most `fieldCount + 4` lines (checked above).
         return RequestHeadBytes(
-            lines: HeaderLines(bytes: buffer, start: 0, countedLines: count, nameLengths: nameLengths), method: method, uri: uri,
+            lines: HeaderLines(bytes: buffer, start: 0, lineCount: count, nameLengths: nameLengths), method: method, uri: uri,
             version: .http1_1)
     }
 

@@ -142,7 +142,7 @@ struct ReceivedResponseHead {
     /// if `fitsHeadBytes`.
     func makeHeadBytes() -> ResponseHeadBytes {
         ResponseHeadBytes(
-            bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, countedLines: lineCount,
+            bytes: bytes, statusLineLength: statusLineLength, status: status, version: version, lineCount: lineCount,
             nameLengths: nameLengths)
     }
 
