@@ -39,6 +39,7 @@ PORTS = {
     "upstream": 19001,        # nginx, 1 worker: the fixed 100-byte JSON on /, a file on /big
     "stream": 19002,          # python asyncio upstream: /stream/sse, /stream/upload
     "nginx": 19101,           # nginx reverse proxy, 1 worker
+    "nginx-fwd": 19103,       # the same, also doing gw's default per-request header work (a reference row)
     "haproxy": 19201,         # HAProxy, nbthread 1
     "nio-floor": 19401,       # gw-nio-floor: SwiftNIO forwarding bytes 1:1, no HTTP (a reference row)
     "gw": 19301, "gw.admin": 19302,
@@ -57,13 +58,14 @@ assert len(BODY) == 100
 API_KEY = "gwbench-0123456789abcdef0123456789abcdef"
 AUTH_HEADER = ("Authorization", "Bearer " + API_KEY)
 
-ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy", "nio-floor", "direct"]
-DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "haproxy", "nio-floor"]
+ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "haproxy", "nio-floor", "direct"]
+DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "haproxy", "nio-floor"]
 REFERENCE = "nginx"
 LABELS = {
     "gw": "gw (no filters)",
     "gw-chain": "gw + 3 filters",
     "nginx": "nginx proxy (1 worker)",
+    "nginx-fwd": "nginx + gw's default headers",
     "haproxy": "HAProxy (nbthread 1)",
     "nio-floor": "SwiftNIO floor (bytes 1:1, no HTTP)",
     "direct": "upstream direct (no proxy)",
@@ -593,14 +595,32 @@ http {{
 """
 
 
-def nginx_proxy_conf(tmp, name, port, keepalive, worker_connections):
+# What gw does to every proxied request by default (docs/decisions.md), in nginx's terms: a request id
+# (the client's, else a new one: 32 hex digits, as gw's) sent upstream and answered with; the client's
+# address appended to x-forwarded-for; x-forwarded-proto; x-forwarded-host from Host. The "nginx-fwd"
+# row runs nginx with these, so the table also shows nginx doing the same work as gw; the targets stay
+# against plain nginx.
+NGINX_FORWARDING_MAP = """
+    map $http_x_request_id $gw_request_id {
+        "" $request_id;
+        default $http_x_request_id;
+    }"""
+NGINX_FORWARDING = """
+            proxy_set_header X-Request-Id $gw_request_id;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            add_header X-Request-Id $gw_request_id always;"""
+
+
+def nginx_proxy_conf(tmp, name, port, keepalive, worker_connections, forwarding=False):
     return f"""worker_processes 1;
 daemon off;
 pid {tmp}/run/{name}.pid;
 error_log {tmp}/logs/{name}-error.log warn;
 events {{ worker_connections {worker_connections}; }}
 http {{
-{nginx_http_preamble(tmp)}
+{nginx_http_preamble(tmp)}{NGINX_FORWARDING_MAP if forwarding else ""}
     upstream backend {{
         server {HOST}:{PORTS['upstream']};
         keepalive {keepalive};
@@ -617,7 +637,7 @@ http {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_max_temp_file_size 0;
+            proxy_max_temp_file_size 0;{NGINX_FORWARDING if forwarding else ""}
         }}
         location /stream/ {{
             proxy_pass http://stream_backend;
@@ -944,9 +964,10 @@ class Bench:
     def haproxy_maxconn(self, idle=0):
         return max(256, min(max(8000, idle + 500), (self.fd_limit - 200) // 2))
 
-    def start_nginx(self, name, port, idle=0):
+    def start_nginx(self, name, port, idle=0, forwarding=False):
         keepalive = max(512, 2 * max(self.args.conns))   # >= connections: no upstream connection churn
-        conf = self.write(f"{name}.conf", nginx_proxy_conf(self.tmp, name, port, keepalive, self.nginx_worker_connections(idle)))
+        conf = self.write(f"{name}.conf", nginx_proxy_conf(self.tmp, name, port, keepalive, self.nginx_worker_connections(idle),
+                                                           forwarding=forwarding))
         return Server(name, [self.nginx, "-p", os.path.join(self.tmp, "nginx-tmp"), "-e",
                              os.path.join(self.logdir, f"{name}-stderr.log"), "-c", conf],
                       port, self.cpu_proxy, self.logdir).start()
@@ -1021,6 +1042,8 @@ class Bench:
             return self.upstreams["nginx"]
         if c == "nginx":
             return self.start_nginx("nginx-proxy", PORTS["nginx"])
+        if c == "nginx-fwd":
+            return self.start_nginx("nginx-fwd", PORTS["nginx-fwd"], forwarding=True)
         if c == "haproxy":
             return self.start_haproxy("haproxy", PORTS["haproxy"])
         if c == "nio-floor":
@@ -1196,8 +1219,8 @@ class Bench:
     def stream_targets(self):
         t = [("direct", None)]
         for c in self.contenders:
-            # The floor forwards to the load upstream only (it has no routes).
-            if c not in ("direct", "nio-floor"):
+            # The floor forwards to the load upstream only (it has no routes); nginx-fwd is a load row only.
+            if c not in ("direct", "nio-floor", "nginx-fwd"):
                 t.append((c, self.servers[c]))
         return t
 
