@@ -138,16 +138,22 @@ def tree_pids(root):
     return out
 
 
-def tree_cpu_seconds(root):
-    """utime+stime (all threads) of root and its descendants, in seconds."""
-    ticks = 0
+def tree_cpu_split(root):
+    """(utime, stime) (all threads) of root and its descendants, in seconds."""
+    user = system = 0
     for pid in tree_pids(root):
         try:
             f = _stat_fields(pid)
-            ticks += int(f[11]) + int(f[12])   # fields 14 and 15: utime, stime
+            user += int(f[11])     # field 14: utime
+            system += int(f[12])   # field 15: stime
         except (OSError, IndexError, ValueError):
             pass
-    return ticks / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def tree_cpu_seconds(root):
+    """utime+stime (all threads) of root and its descendants, in seconds."""
+    return sum(tree_cpu_split(root))
 
 
 def tree_rss_kib(root):
@@ -1106,14 +1112,16 @@ class Bench:
         self.wait_quiet()
         up = self.upstreams["nginx"]
         ours = lambda: self.ours_cpu([srv] if c != "direct" else [])
-        cpu0 = tree_cpu_seconds(srv.pid)
+        user0, sys0_proxy = tree_cpu_split(srv.pid)
         ucpu0 = tree_cpu_seconds(up.pid) if c != "direct" else None
         wcpu0 = children_cpu_seconds()
         sys0, ours0 = system_cpu_seconds(), ours()
         t0 = time.monotonic()
         r, raw = run_wrk(srv.port, conns, seconds, self.cpu_load)
         wall = time.monotonic() - t0
-        cpu = tree_cpu_seconds(srv.pid) - cpu0
+        user1, sys1_proxy = tree_cpu_split(srv.pid)
+        user = user1 - user0
+        cpu = user + (sys1_proxy - sys0_proxy)
         wcpu = children_cpu_seconds() - wcpu0
         # CPU used by anything else on the machine (other jobs, kernel threads such as ksoftirqd): noise
         foreign = (system_cpu_seconds() - sys0) - (ours() - ours0)
@@ -1123,6 +1131,7 @@ class Bench:
         n = r["requests"] or r["rps"] * seconds
         r.update(
             proxy_cpu_us_per_req=cpu / n * 1e6 if n else None,
+            proxy_user_us_per_req=user / n * 1e6 if n else None,
             proxy_cpu_pct=cpu / wall * 100,
             upstream_cpu_us_per_req=((tree_cpu_seconds(up.pid) - ucpu0) / n * 1e6) if (n and ucpu0 is not None) else None,
             wrk_cpu_pct=wcpu / wall * 100,
@@ -1171,6 +1180,7 @@ class Bench:
                 p50 = statistics.median(r["p50_ms"] for r in runs)
                 p99 = statistics.median(r["p99_ms"] for r in runs)
                 cpu = statistics.mean(r["proxy_cpu_us_per_req"] for r in runs)
+                user = statistics.mean(r.get("proxy_user_us_per_req") or 0.0 for r in runs)
                 rss = runs[-1]["rss_mib"]
                 ups = [r["upstream_cpu_us_per_req"] for r in runs if r["upstream_cpu_us_per_req"] is not None]
                 wrkc = statistics.mean(r["wrk_cpu_pct"] for r in runs)
@@ -1191,12 +1201,12 @@ class Bench:
                 if errs:
                     warn.append(f"{c} c={conns}: {errs} non-2xx responses or socket errors (see {self.jsonl_path})")
                 rows.append([LABELS[c] + (" ⚠" if errs else ""), conns, fnum(rps), fnum(p50, 2), fnum(p99, 2), fnum(cpu, 1),
-                             fnum(rss, 1), fratio(rrps), fratio(rp99), fratio(rcpu), per_round,
+                             fnum(user, 1), fnum(rss, 1), fratio(rrps), fratio(rp99), fratio(rcpu), per_round,
                              f"{len(runs)} ({spread:.0f}%)", fnum(statistics.mean(ups), 1) if ups else "–", fnum(wrkc), fnum(other)])
                 self.emit(dict(kind="load_summary", contender=c, conns=conns, rps=rps, p50_ms=p50, p99_ms=p99,
-                               proxy_cpu_us_per_req=cpu, rss_mib=rss, rps_vs_nginx=rrps, p99_vs_nginx=rp99,
+                               proxy_cpu_us_per_req=cpu, proxy_user_us_per_req=user, rss_mib=rss, rps_vs_nginx=rrps, p99_vs_nginx=rp99,
                                cpu_vs_nginx=rcpu, runs=len(runs), spread_pct=spread))
-        header = ["contender", "conns", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "RSS MiB", "req/s vs nginx",
+        header = ["contender", "conns", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "of it user", "RSS MiB", "req/s vs nginx",
                   "p99 vs nginx", "CPU vs nginx", "req/s ratio per round", "runs (spread)", "upstream µs/req", "wrk CPU %", "other CPU % (max)"]
         text = [f"## Load: wrk -t1 -c{'|'.join(map(str, a.conns))} -d{a.duration}s --latency, keep-alive, GET / "
                 f"(100-byte JSON)\n",
@@ -1204,7 +1214,8 @@ class Bench:
                 "runs each, interleaved (contender order rotated every round). req/s and CPU are means over the runs, "
                 "p50/p99 medians, RSS after the last run. Ratios are against the nginx proxy measured in this same "
                 "invocation; \"per round\" shows each round's req/s ratio, so drift shows. CPU µs/req is utime+stime of "
-                "the proxy's process tree (all threads) from /proc, divided by the requests wrk completed. \"other CPU\" is "
+                "the proxy's process tree (all threads) from /proc, divided by the requests wrk completed; \"of it user\" is "
+                "the utime part (the rest is the kernel's socket work). \"other CPU\" is "
                 "machine-wide user+system time not used by the harness, wrk, the upstreams or the proxy (other jobs, "
                 "kernel threads): above ~15 % the machine was not quiet.\n",
                 md_table(header, rows)]
