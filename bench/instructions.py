@@ -44,7 +44,8 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=3000, help="requests before counting starts")
     p.add_argument("--conns", type=int, default=16, help="keep-alive connections")
     p.add_argument("--only", default="gw,gw-chain",
-                   help="cases: gw, gw-chain, nio-floor (SwiftNIO forwarding bytes 1:1, the bench's reference row)")
+                   help="cases: gw, gw-chain, nio-floor (SwiftNIO forwarding bytes 1:1, the bench's reference row), "
+                        "nginx (the bench's nginx proxy), nginx-fwd (the same doing gw's default header work)")
     p.add_argument("--top", type=int, default=0, help="list the N costliest functions (inclusive Ir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (callgrind.out files)")
     p.add_argument("--cache-sim", action="store_true",
@@ -197,18 +198,29 @@ def measure(case, args, tmp, logdir):
                 raise bench.BenchError(f"libgw_{name}.so not found next to {args.gw_bin}")
         filters = (bench.DEFAULT_PLUGIN_CHAIN.replace("${GW_PLUGIN_DIR}", plugin_dir)
                    .replace("${GW_BENCH_API_KEY}", bench.API_KEY))
+    shim = [f"LD_PRELOAD={args.shim}"]
     if case == "nio-floor":
         floor = os.path.join(os.path.dirname(args.gw_bin), "gw-nio-floor")
         if not os.path.exists(floor):
             raise bench.BenchError(f"gw-nio-floor not found next to {args.gw_bin}")
         command = [floor, str(port), str(bench.PORTS["upstream"])]
+    elif case in ("nginx", "nginx-fwd"):
+        # The bench's nginx proxy in one process (no master), so callgrind sees the worker's work.
+        text = bench.nginx_proxy_conf(tmp, case, port, 512, 8192, forwarding=case == "nginx-fwd")
+        text = text.replace("daemon off;", "daemon off;\nmaster_process off;", 1)
+        cfg = os.path.join(tmp, "conf", f"{case}.conf")
+        with open(cfg, "w") as f:
+            f.write(text)
+        command = [args.nginx, "-p", os.path.join(tmp, "nginx-tmp"), "-e", os.path.join(logdir, f"{case}-stderr.log"),
+                   "-c", cfg]
+        shim = []
     else:
         cfg = os.path.join(tmp, "conf", f"{case}.yaml")
         with open(cfg, "w") as f:
             f.write(bench.gw_config(port, admin, filters))
         command = [args.gw_bin, "run", "--config", cfg, "--log-level", "warning", "--event-loops", "1"]
     out = os.path.join(tmp, f"callgrind.out.{case}")
-    argv = ["env", f"LD_PRELOAD={args.shim}",
+    argv = ["env", *shim,
             "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             *(["--dump-instr=yes"] if args.dump_instr else []), *(["--cache-sim=yes"] if args.cache_sim else []),
             *command]
@@ -241,7 +253,7 @@ def main(argv):
         if not shutil.which(tool):
             print(f"instructions: {tool} not found (apt-get install valgrind binutils gcc)", file=sys.stderr)
             return 1
-    nginx = bench.find_tool("nginx")
+    nginx = args.nginx = bench.find_tool("nginx")
     tmp = tempfile.mkdtemp(prefix="gw-ir-")
     for d in ("conf", "logs", "run", "nginx-tmp"):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)
