@@ -57,7 +57,32 @@ import Testing
                 protocol: http
             """)
         #expect(issues.count == 1)
-        Self.expectIssue(issues, line: 5, keyPath: "listeners[0].protocol", message: "unknown key (expected one of: address, name, tls)")
+        Self.expectIssue(issues, line: 5, keyPath: "listeners[0].protocol", message: "unknown key (expected one of: address, name, tls, trusted_proxies)")
+    }
+
+    @Test func aTrustedProxyThatIsNoAddressRangeIsReportedWithItsLine() {
+        let issues = Self.parseIssues("""
+            version: 1
+            listeners:
+              - name: main
+                address: 127.0.0.1:0
+                trusted_proxies:
+                  - 10.0.0.0/8
+                  - lb.internal
+                  - 10.0.0.1/8
+                  - 192.168.0.0/33
+                  - "::1/129"
+                  - 2001:db8::/32
+            """)
+        #expect(issues.count == 4, "\(issues)")
+        Self.expectIssue(
+            issues, line: 7, keyPath: "listeners[0].trusted_proxies[1]",
+            message: "expected an IP address or a CIDR block (10.0.0.0/8, 2001:db8::/32), got \"lb.internal\"")
+        Self.expectIssue(
+            issues, line: 8, keyPath: "listeners[0].trusted_proxies[2]",
+            message: "\"10.0.0.1/8\" has bits set past its prefix; did you mean 10.0.0.0/8?")
+        Self.expectIssue(issues, line: 9, keyPath: "listeners[0].trusted_proxies[3]", message: "the prefix after / must be 0–32")
+        Self.expectIssue(issues, line: 10, keyPath: "listeners[0].trusted_proxies[4]", message: "the prefix after / must be 0–32")
     }
 
     @Test func aValueOfTheWrongTypeIsReported() {

@@ -67,10 +67,92 @@ extension EndToEnd {
                 #expect(seen.header("x-forwarded-host") == "shop.example.test:8443")
                 #expect(seen.header("host") == "shop.example.test:8443", "Host is preserved by default")
 
-                _ = try await gw.send(.GET, "/", headers: [("x-forwarded-for", "203.0.113.9"), ("x-forwarded-host", "orig.test")])
+                // A client that is no trusted proxy extends x-forwarded-for but cannot choose the
+                // host or scheme the upstream is told about.
+                _ = try await gw.send(.GET, "/", headers: [
+                    ("host", "shop.example.test"), ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-host", "evil.test"),
+                    ("x-forwarded-proto", "https"),
+                ])
                 seen = try #require(upstream.lastRequest)
                 #expect(seen.head.headers["x-forwarded-for"] == ["203.0.113.9, 127.0.0.1"])
-                #expect(seen.head.headers["x-forwarded-host"] == ["orig.test"])
+                #expect(seen.head.headers["x-forwarded-host"] == ["shop.example.test"])
+                #expect(seen.head.headers["x-forwarded-proto"] == ["http"])
+            }
+        }
+
+        /// The gateway config with one listener trusting `trusted` (a YAML flow list).
+        static func trustingYAML(_ port: Int, trusted: String) -> String {
+            """
+            version: 1
+            listeners:
+              - name: main
+                address: 127.0.0.1:0
+                trusted_proxies: \(trusted)
+            admin:
+              address: 127.0.0.1:0
+            upstreams:
+              up:
+                targets: ["127.0.0.1:\(port)"]
+            routes:
+            \(proxyRoutes(
+                ("filtered", "/filtered/", "[{plugin: transform, config: {request: {headers: {add: {x-added: a}}}}}]"),
+                ("plain", "/", "[]")))
+            """
+        }
+
+        /// `trusted_proxies` is read when a connection opens: a reload applies it to the
+        /// connections that open after it.
+        @Test func aReloadChangesWhoIsTrustedForNewConnections() async throws {
+            let sent = [("host", "gw.internal"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "shop.example.test")]
+            try await withProxy(.echo, yaml: { Self.trustingYAML($0, trusted: "[10.0.0.0/8]") }) { upstream, gw in
+                let kept = try await gw.client()
+                #expect(try await kept.request(.GET, "/plain", headers: sent).status == .ok)
+                #expect(upstream.lastRequest?.header("x-forwarded-host") == "gw.internal")
+
+                try gw.rewriteConfig(Self.trustingYAML(upstream.port, trusted: "[127.0.0.0/8]"))
+                #expect(try gw.gateway.reload() == 2)
+                #expect(try await gw.send(.GET, "/plain", headers: sent).status == .ok)
+                #expect(upstream.lastRequest?.header("x-forwarded-host") == "shop.example.test")
+                #expect(upstream.lastRequest?.header("x-forwarded-proto") == "https")
+                // The connection opened before the reload keeps what it was told.
+                #expect(try await kept.request(.GET, "/plain", headers: sent).status == .ok)
+                #expect(upstream.lastRequest?.header("x-forwarded-host") == "gw.internal")
+                await kept.close()
+            }
+        }
+
+        /// From a trusted proxy (a load balancer that terminated TLS) x-forwarded-proto and
+        /// x-forwarded-host pass as sent, on every path a head takes: bytes only, lines
+        /// for filters, and NIO's type when `Connection` names a field.
+        @Test(arguments: [
+            ("/plain", [] as [(String, String)]), ("/filtered/x", []), ("/plain", [("connection", "x-drop"), ("x-drop", "1")]),
+        ])
+        func aTrustedProxysForwardingHeadersAreKept(_ path: String, _ extra: [(String, String)]) async throws {
+            let sent = [
+                ("host", "gw.internal"), ("x-forwarded-for", "198.51.100.4"), ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "shop.example.test"),
+            ] + extra
+            try await withProxy(.echo, yaml: { Self.trustingYAML($0, trusted: "[10.0.0.0/8, 127.0.0.1]") }) { upstream, gw in
+                #expect(try await gw.send(.GET, path, headers: sent).status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.headers["x-forwarded-proto"] == ["https"])
+                #expect(seen.head.headers["x-forwarded-host"] == ["shop.example.test"])
+                #expect(seen.head.headers["x-forwarded-for"] == ["198.51.100.4, 127.0.0.1"])
+                #expect(seen.head.headers["x-drop"].isEmpty)
+
+                // A trusted proxy that sends none gets gw's own.
+                #expect(try await gw.send(.GET, path, headers: [("host", "gw.internal")] + extra).status == .ok)
+                let own = try #require(upstream.lastRequest)
+                #expect(own.head.headers["x-forwarded-proto"] == ["http"])
+                #expect(own.head.headers["x-forwarded-host"] == ["gw.internal"])
+            }
+            // The same requests from a peer outside the list: gw's values replace the client's.
+            try await withProxy(.echo, yaml: { Self.trustingYAML($0, trusted: "[10.0.0.0/8, \"::1\"]") }) { upstream, gw in
+                #expect(try await gw.send(.GET, path, headers: sent).status == .ok)
+                let seen = try #require(upstream.lastRequest)
+                #expect(seen.head.headers["x-forwarded-proto"] == ["http"])
+                #expect(seen.head.headers["x-forwarded-host"] == ["gw.internal"])
+                #expect(seen.head.headers["x-forwarded-for"] == ["198.51.100.4, 127.0.0.1"])
             }
         }
 

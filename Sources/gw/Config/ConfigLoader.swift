@@ -128,7 +128,7 @@ enum ConfigLoader {
     }
 
     private static func decodeListener(_ node: Node, _ path: String, _ r: YAMLReader) -> GatewayConfig.Listener? {
-        guard let fields = r.mapping(node, path, allowed: ["name", "address", "tls"]) else { return nil }
+        guard let fields = r.mapping(node, path, allowed: ["name", "address", "tls", "trusted_proxies"]) else { return nil }
         var listener = GatewayConfig.Listener(name: "", host: "", port: -1, tls: nil)
         for (k, v) in fields {
             switch k {
@@ -149,6 +149,20 @@ enum ConfigLoader {
                     listener.tls = .init(certificate: cert, privateKey: key)
                 } else {
                     r.issue(v, "\(path).tls", "needs both certificate and private_key")
+                }
+            case "trusted_proxies":
+                for (i, item) in (r.sequence(v, "\(path).trusted_proxies") ?? []).enumerated() {
+                    let itemPath = "\(path).trusted_proxies[\(i)]"
+                    guard let text = r.string(item, itemPath) else { continue }
+                    do {
+                        listener.trustedProxies.append(try IPNetwork(parsing: text))
+                    } catch .hostBitsSet(let suggestion) {
+                        r.issue(item, itemPath, "\"\(text)\" has bits set past its prefix; did you mean \(suggestion)?")
+                    } catch .badPrefix {
+                        r.issue(item, itemPath, "\"\(text)\": the prefix after / must be 0–32 for IPv4, 0–128 for IPv6")
+                    } catch {
+                        r.issue(item, itemPath, "expected an IP address or a CIDR block (10.0.0.0/8, 2001:db8::/32), got \"\(text)\"")
+                    }
                 }
             default: break
             }

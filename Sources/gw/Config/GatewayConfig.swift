@@ -8,6 +8,9 @@ struct GatewayConfig: Sendable {
         var host: String
         var port: Int
         var tls: TLSFiles?
+        /// Peers whose `x-forwarded-proto` and `x-forwarded-host` are kept (a load
+        /// balancer in front of gw). From anyone else gw replaces them with its own.
+        var trustedProxies: [IPNetwork] = []
     }
 
     struct TLSFiles: Sendable, Equatable {

@@ -29,6 +29,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var seenState: GatewayState?
     private var seenGeneration = -1
     var clientAddress = ""
+    /// The listener this connection came in on, and whether its peer is one of the
+    /// listener's `trusted_proxies` (its x-forwarded-proto and x-forwarded-host are then
+    /// kept), as configured when the connection opened.
+    private let listener: String
+    private var trustsForwarded = false
     var exchange: Exchange?
     private let decoder = RequestDecoder()
     private var queued: [RequestPart] = []
@@ -76,9 +81,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// No request head since the connection opened or the last exchange finished.
     private var awaitingHead = true
 
-    init(gateway: Gateway, scheme: String, idleTimeout: TimeAmount = .zero, headTimeout: TimeAmount = .zero) {
+    init(
+        gateway: Gateway, scheme: String, idleTimeout: TimeAmount = .zero, headTimeout: TimeAmount = .zero,
+        listener: String = ""
+    ) {
         self.gateway = gateway
         self.scheme = scheme
+        self.listener = listener
         self.idleTimeout = idleTimeout
         self.headTimeout = headTimeout
         self.random = UInt64.random(in: 1...UInt64.max)
@@ -87,7 +96,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = gateway.pools.pool(for: context.eventLoop)
-        clientAddress = context.channel.remoteAddress?.ipAddress ?? ""
+        let peer = context.channel.remoteAddress
+        clientAddress = peer?.ipAddress ?? ""
+        let trusted = gateway.currentState().config.listeners.first { $0.name == listener }?.trustedProxies ?? []
+        trustsForwarded = trusted.contains(peer)
         if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
     }
 
@@ -169,7 +181,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         headTimer = nil
         inRead = true
         defer { inRead = false }
-        let scan = RequestHeadScan.of(head)
+        let scan = RequestHeadScan.of(head, trustsForwarded: trustsForwarded)
         let exchange = Exchange(downstream: self, context: context, state: currentState(), requestID: requestID(given: scan.requestID))
         self.exchange = exchange
         exchange.start(head, keepAlive: keepAlive, scan: scan)

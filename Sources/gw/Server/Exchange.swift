@@ -214,7 +214,8 @@ final class Exchange {
     /// `scan` describes the headers as received; a header removed because
     /// `Connection` named it makes it stale, so it is taken again then.
     private func prepareUpstreamHead(_ head: inout HTTPRequestHead, uri: String, scan received: RequestHeadScan) {
-        let scan = HopByHop.strip(&head.headers) ? RequestHeadScan(head.headers) : received
+        let scan =
+            HopByHop.strip(&head.headers) ? RequestHeadScan(head.headers, trustsForwarded: received.trustsForwarded) : received
         // Absent headers are added without the search-and-remove of replaceOrAdd.
         if scan.requestID == nil {
             head.headers.add(name: "x-request-id", value: requestID.string)
@@ -228,11 +229,20 @@ final class Exchange {
             head.headers.add(name: "x-forwarded-for", value: client)
         }
         if scan.hasForwardedProto {
-            head.headers.replaceOrAdd(name: "x-forwarded-proto", value: downstream.scheme)
+            if !scan.keepsForwardedProto { head.headers.replaceOrAdd(name: "x-forwarded-proto", value: downstream.scheme) }
         } else {
             head.headers.add(name: "x-forwarded-proto", value: downstream.scheme)
         }
-        if let host = scan.host, !scan.hasForwardedHost {
+        if scan.hasForwardedHost {
+            if !scan.keepsForwardedHost {
+                // A client's choice of host goes no further than gw.
+                if let host = scan.host {
+                    head.headers.replaceOrAdd(name: "x-forwarded-host", value: host)
+                } else {
+                    head.headers.remove(name: "x-forwarded-host")
+                }
+            }
+        } else if let host = scan.host {
             head.headers.add(name: "x-forwarded-host", value: host)
         }
         if head.uri != uri { head.uri = uri }

@@ -13,6 +13,7 @@ enum ProxyServer {
         let idle = gateway.currentState().config.timeouts.idle
         let headTimeout = gateway.currentState().config.timeouts.requestHeaders
         let scheme = tls == nil ? "http" : "https"
+        let listenerName = listener.name
         return try await ServerBootstrap(group: gateway.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -23,7 +24,9 @@ enum ProxyServer {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(
-                        DownstreamHandler(gateway: gateway, scheme: scheme, idleTimeout: idle, headTimeout: headTimeout))
+                        DownstreamHandler(
+                            gateway: gateway, scheme: scheme, idleTimeout: idle, headTimeout: headTimeout,
+                            listener: listenerName))
                     gateway.connections.register(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -163,7 +163,10 @@ extension ReceivedRequestHead {
                 out.put(host)
                 out.put("\r\n")
             }
-            writeForwardedFields(into: &out, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true) { _ in }
+            writeForwardedFields(
+                into: &out, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: true,
+                keepForwarded: scan.trustsForwarded
+            ) { _ in }
             Self.writeForwardingLines(
                 into: &out, scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
             if chunked { out.put("transfer-encoding: chunked\r\n") }
@@ -176,11 +179,15 @@ extension ReceivedRequestHead {
     /// `written` sees each name written.
     @inline(__always)
     private func writeForwardedFields(
-        into out: inout HeadWriter, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool,
+        into out: inout HeadWriter, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool, keepForwarded: Bool,
         _ written: (UnsafeRawBufferPointer) -> Void
     ) {
         forEachField { name, value in
-            guard Self.forwards(name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: dropTransferEncoding) else {
+            guard
+                Self.forwards(
+                    name, dropHost: dropHost, dropExpect: dropExpect, dropTransferEncoding: dropTransferEncoding,
+                    keepForwarded: keepForwarded)
+            else {
                 return
             }
             out.put(name)
@@ -192,8 +199,9 @@ extension ReceivedRequestHead {
     }
 
     /// Write gw's own forwarding lines: its request id, x-forwarded-for (extending the
-    /// client's), x-forwarded-proto, and x-forwarded-host unless the client sent one.
-    /// Returns how many lines (3 or 4).
+    /// client's), x-forwarded-proto and x-forwarded-host (from Host), each of the last
+    /// two unless a trusted proxy sent its own (`RequestHeadScan.trustsForwarded`).
+    /// Returns how many lines (2 to 4).
     @discardableResult
     static func writeForwardingLines(
         into out: inout HeadWriter, scan: RequestHeadScan, requestID: RequestID, clientAddress: String, scheme: String
@@ -206,14 +214,19 @@ extension ReceivedRequestHead {
             out.put(", ")
         }
         out.put(clientAddress)
-        out.put("\r\nx-forwarded-proto: ")
-        out.put(scheme)
         out.put("\r\n")
-        guard let host = scan.host, !scan.hasForwardedHost else { return 3 }
+        var count = 2
+        if !scan.keepsForwardedProto {
+            out.put("x-forwarded-proto: ")
+            out.put(scheme)
+            out.put("\r\n")
+            count += 1
+        }
+        guard let host = scan.host, !scan.keepsForwardedHost else { return count }
         out.put("x-forwarded-host: ")
         out.put(host)
         out.put("\r\n")
-        return 4
+        return count + 1
     }
 
     /// At least what `writeForwardingLines` writes (its fixed text is 76 bytes).
@@ -223,17 +236,21 @@ extension ReceivedRequestHead {
     }
 
     /// Whether a proxy passes on a received field named `name`: not a hop-by-hop
-    /// field, nor the client's x-request-id, x-forwarded-for or x-forwarded-proto
-    /// (gw writes its own), nor what the caller drops.
+    /// field, nor the client's x-request-id or x-forwarded-for (gw writes its own), nor
+    /// its x-forwarded-proto and x-forwarded-host unless `keepForwarded` (a trusted
+    /// proxy's), nor what the caller drops.
     @inline(__always)
-    static func forwards(_ name: UnsafeRawBufferPointer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool) -> Bool {
+    static func forwards(
+        _ name: UnsafeRawBufferPointer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool, keepForwarded: Bool
+    ) -> Bool {
         switch name.count {
         case 4 where dropHost && equalBytesIgnoringCase(name, "host"): return false
         case 6 where dropExpect && equalBytesIgnoringCase(name, "expect"): return false
         case 10 where equalBytesIgnoringCase(name, "connection"): return false
         case 12 where equalBytesIgnoringCase(name, "x-request-id"): return false
         case 15 where equalBytesIgnoringCase(name, "x-forwarded-for"): return false
-        case 17 where equalBytesIgnoringCase(name, "x-forwarded-proto"): return false
+        case 16 where !keepForwarded && equalBytesIgnoringCase(name, "x-forwarded-host"): return false
+        case 17 where !keepForwarded && equalBytesIgnoringCase(name, "x-forwarded-proto"): return false
         case 17 where dropTransferEncoding && equalBytesIgnoringCase(name, "transfer-encoding"): return false
         default: return !isFixedHopByHopName(name)
         }
@@ -253,7 +270,10 @@ extension ReceivedRequestHead {
         // The fields fit in `storage`, as in `writeUpstreamHead`.
         let bound = storage.count + Self.forwardingLinesBound(scan: scan, requestID: requestID, clientAddress: clientAddress, scheme: scheme)
         buffer.writeHead(reserving: bound) { out in
-            writeForwardedFields(into: &out, dropHost: false, dropExpect: scan.expectsContinue, dropTransferEncoding: false) { name in
+            writeForwardedFields(
+                into: &out, dropHost: false, dropExpect: scan.expectsContinue, dropTransferEncoding: false,
+                keepForwarded: scan.trustsForwarded
+            ) { name in
                 nameLengths |= HeaderLines.lengthBit(name.count)
                 count += 1
             }
@@ -276,13 +296,16 @@ extension ReceivedRequestHead {
         fields.reserveCapacity(fieldCount + 8)
         let dropExpect = scan.expectsContinue
         forEachField { name, value in
-            guard Self.forwards(name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false) else { return }
+            guard
+                Self.forwards(
+                    name, dropHost: false, dropExpect: dropExpect, dropTransferEncoding: false, keepForwarded: scan.trustsForwarded)
+            else { return }
             fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         fields.append(("x-request-id", requestID))
         fields.append(("x-forwarded-for", scan.forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress))
-        fields.append(("x-forwarded-proto", scheme))
-        if let host = scan.host, !scan.hasForwardedHost { fields.append(("x-forwarded-host", host)) }
+        if !scan.keepsForwardedProto { fields.append(("x-forwarded-proto", scheme)) }
+        if let host = scan.host, !scan.keepsForwardedHost { fields.append(("x-forwarded-host", host)) }
         return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(fields))
     }
 }

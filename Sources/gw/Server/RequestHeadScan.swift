@@ -18,14 +18,24 @@ struct RequestHeadScan {
     var forwardedFor: String?
     var hasForwardedProto = false
     var hasForwardedHost = false
+    /// The peer is one of its listener's `trusted_proxies`: the client's
+    /// x-forwarded-proto and x-forwarded-host go upstream as sent. From any other peer
+    /// gw writes its own instead (a client must not choose the host or scheme an
+    /// upstream builds its links from). x-forwarded-for is extended either way.
+    var trustsForwarded = false
+    /// The client's x-forwarded-proto goes upstream (instead of gw's own).
+    var keepsForwardedProto: Bool { trustsForwarded && hasForwardedProto }
+    /// The client's x-forwarded-host goes upstream (gw adds one from Host otherwise).
+    var keepsForwardedHost: Bool { trustsForwarded && hasForwardedHost }
     /// `Connection` names a field besides close, keep-alive and the framing headers:
     /// that field is hop-by-hop too (only `HopByHop.strip` removes it).
     var connectionListsOthers = false
 
     /// The scan of a head as NIO's type (after `HopByHop.strip` changed it), by the
     /// same rules as a received head's (`note`).
-    init(_ headers: HTTPHeaders) {
+    init(_ headers: HTTPHeaders, trustsForwarded: Bool) {
         var scan = RequestHeadScan()
+        scan.trustsForwarded = trustsForwarded
         for (name, value) in headers {
             var name = name
             var value = value
@@ -40,8 +50,9 @@ struct RequestHeadScan {
     /// passed to the walk, not captured by its closure: an initializer capturing
     /// `self`, or a captured local returned, was copied and both copies destroyed
     /// (about 230 instructions).
-    static func of(_ head: ReceivedRequestHead) -> RequestHeadScan {
+    static func of(_ head: ReceivedRequestHead, trustsForwarded: Bool) -> RequestHeadScan {
         var scan = RequestHeadScan()
+        scan.trustsForwarded = trustsForwarded
         head.forEachField(into: &scan) { scan, name, value in scan.note(name, value) }
         return scan
     }
