@@ -45,7 +45,7 @@ enum ConfigLoader {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes", "ai", "shared_store"]
+    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes", "ai", "shared_store", "normalize_paths"]
 
     private static func decodeRoot(_ node: Node, _ r: YAMLReader, _ config: inout GatewayConfig) {
         guard let root = r.mapping(node, "", allowed: rootKeys) else { return }
@@ -86,6 +86,7 @@ enum ConfigLoader {
                 for (name, v) in r.mapping(value, "upstreams") ?? [] {
                     if let upstream = decodeUpstream(name, v, "upstreams.\(name)", r) { config.upstreams[name] = upstream }
                 }
+            case "normalize_paths": if let on = r.bool(value, "normalize_paths") { config.normalizePaths = on }
             case "ai": config.ai = decodeAI(value, r, source: config.source)
             case "shared_store": config.sharedStore = decodeSharedStore(value, r)
             case "routes":

@@ -130,6 +130,8 @@ struct GatewayConfig: Sendable {
     var adminHost: String? = "127.0.0.1"
     var adminPort = 9901
     var demoUpstream: (host: String, port: Int)?
+    /// Route and forward by the normalised path (`PathNormalizer`).
+    var normalizePaths = true
     var pluginPath: [String] = []
     var limits = Limits()
     var timeouts = Timeouts()

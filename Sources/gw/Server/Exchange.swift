@@ -116,7 +116,17 @@ final class Exchange {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
             return
         }
-        guard let match = state.routes.match(method: received.method, uri: received.uri, host: scan.host, headers: { received.values($0) })
+        // Routed, filtered and forwarded by one path: the normalised one (`PathNormalizer`).
+        var target = received.uri
+        if state.config.normalizePaths {
+            do throws(PathNormalizer.Failure) {
+                if let normalized = try PathNormalizer.normalize(target) { target = normalized }
+            } catch {
+                fail(status: .badRequest, type: "bad_path", message: error.message, close: false)
+                return
+            }
+        }
+        guard let match = state.routes.match(method: received.method, uri: target, host: scan.host, headers: { received.values($0) })
         else {
             fail(status: .notFound, type: "no_route", message: "no route matches \(received.method.rawValue) \(received.uri)", close: false)
             return
@@ -129,7 +139,7 @@ final class Exchange {
         // the rest (filters, AI and direct answers) needs it as NIO's type, built with
         // the same rules (`ReceivedRequestHead.forwards`). A `Connection` that names
         // other fields takes the general path, which removes those first.
-        let uri = Self.upstreamURI(received.uri, match: match) ?? received.uri
+        let uri = Self.upstreamURI(target, match: match) ?? target
         var requestLines: RequestHeadBytes?
         if scan.connectionListsOthers {
             var head = received.makeHead()

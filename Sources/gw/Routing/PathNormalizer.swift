@@ -1,0 +1,130 @@
+/// The path a request is routed and forwarded by (`normalize_paths`, on by default):
+/// percent-encoded unreserved characters decoded (`%2e` is a dot, `%7E` a tilde; other
+/// escapes kept, their hex digits upper-cased), runs of slashes merged, and `.` and `..`
+/// segments resolved (RFC 3986 §6.2.2, §5.2.4). Routes, and the filters on them, then
+/// see the path an upstream that normalises would serve: `/public/../admin` cannot
+/// reach `/admin` through a route with weaker filters, nor `//admin` or `/%61dmin`.
+/// An encoded slash (`%2F`) or backslash (`%5C`) is not a separator and stays encoded.
+/// The query is left as sent.
+enum PathNormalizer {
+    enum Failure: Error, Equatable {
+        /// A `%` not followed by two hex digits.
+        case badEscape
+        /// More `..` segments than segments before them.
+        case aboveRoot
+
+        var message: String {
+            switch self {
+            case .badEscape: return "malformed percent-encoding in the request path"
+            case .aboveRoot: return "the request path climbs above the root (\"..\")"
+            }
+        }
+    }
+
+    /// `target` normalised, or nil when it already is (most requests: one scan, no
+    /// allocation). Only origin-form targets (starting with `/`) are touched.
+    static func normalize(_ target: String) throws(Failure) -> String? {
+        var target = target
+        let result: Result<String?, Failure> = target.withUTF8 { bytes in
+            guard bytes.first == UInt8(ascii: "/") else { return .success(nil) }
+            let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+            guard needsWork(bytes, pathEnd) else { return .success(nil) }
+            do throws(Failure) {
+                let path = try normalizedPath(UnsafeBufferPointer(rebasing: bytes[..<pathEnd]))
+                var out = path
+                out.append(contentsOf: bytes[pathEnd...])
+                return .success(out.elementsEqual(bytes) ? nil : String(decoding: out, as: UTF8.self))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// A `%`, two slashes in a row, or a slash followed by a dot (a dot segment or a
+    /// name such as `.well-known`, checked in full by the slow path).
+    @inline(__always)
+    private static func needsWork(_ bytes: UnsafeBufferPointer<UInt8>, _ end: Int) -> Bool {
+        var previousSlash = false
+        for i in 0..<end {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "%") { return true }
+            if previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")) { return true }
+            previousSlash = byte == UInt8(ascii: "/")
+        }
+        return false
+    }
+
+    private static func normalizedPath(_ path: UnsafeBufferPointer<UInt8>) throws(Failure) -> [UInt8] {
+        // 1. Decode what never needed encoding; upper-case the hex of what stays encoded.
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(path.count)
+        var i = 0
+        while i < path.count {
+            let byte = path[i]
+            guard byte == UInt8(ascii: "%") else {
+                decoded.append(byte)
+                i += 1
+                continue
+            }
+            guard i + 2 < path.count, let high = hexValue(path[i + 1]), let low = hexValue(path[i + 2]) else { throw .badEscape }
+            let value = high << 4 | low
+            if isUnreserved(value) {
+                decoded.append(value)
+            } else {
+                decoded.append(UInt8(ascii: "%"))
+                decoded.append(hexDigit(high))
+                decoded.append(hexDigit(low))
+            }
+            i += 3
+        }
+        // 2. Segments between slashes (empty ones dropped: `//` is `/`), dot segments resolved.
+        var segments: [ArraySlice<UInt8>] = []
+        var endsWithSlash = decoded.last == UInt8(ascii: "/")
+        for segment in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            if segment.elementsEqual([UInt8(ascii: ".")]) {
+                endsWithSlash = true
+            } else if segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+                guard segments.popLast() != nil else { throw .aboveRoot }
+                endsWithSlash = true
+            } else {
+                segments.append(segment)
+                endsWithSlash = false
+            }
+        }
+        if decoded.last == UInt8(ascii: "/") { endsWithSlash = true }
+        var out: [UInt8] = [UInt8(ascii: "/")]
+        out.reserveCapacity(decoded.count)
+        for (n, segment) in segments.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: "/")) }
+            out.append(contentsOf: segment)
+        }
+        if endsWithSlash && !segments.isEmpty { out.append(UInt8(ascii: "/")) }
+        return out
+    }
+
+    /// RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~".
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "A") + value - 10
+    }
+}

@@ -1,0 +1,72 @@
+import GatewayTestSupport
+import NIOHTTP1
+import Testing
+
+@testable import gw
+
+/// Requests are routed, filtered and forwarded by their normalised path.
+@Suite struct PathNormalizerTests {
+    @Test(arguments: [
+        ("/", nil), ("/a/b?x=1", nil), ("/.well-known/acme", nil), ("/a..b/c.", nil), ("/a/%2F/b", nil), ("*", nil),
+        ("http://h.test/a/../b", nil),
+        ("/a/../admin", "/admin"), ("/a/./b/", "/a/b/"), ("/a/b/..", "/a/"), ("/a/b/.", "/a/b/"), ("//admin", "/admin"),
+        ("/a///b//", "/a/b/"), ("/%61dmin/%7Euser", "/admin/~user"), ("/a/%2e%2e/admin", "/admin"), ("/a/%2E./b", "/b"),
+        ("/a/%2f/%5c", "/a/%2F/%5C"), ("/a/../b?q=/../%2e", "/b?q=/../%2e"), ("/..a/../b", "/b"), ("/a/..", "/"),
+        ("//", "/"), ("/./", "/"),
+    ] as [(String, String?)])
+    func paths(_ target: String, _ expected: String?) throws {
+        #expect(try PathNormalizer.normalize(target) == expected)
+    }
+
+    @Test(arguments: [
+        ("/..", PathNormalizer.Failure.aboveRoot), ("/a/../../b", .aboveRoot), ("/%2e%2e/etc/passwd", .aboveRoot),
+        ("/a%zz", .badEscape), ("/a%2", .badEscape), ("/a%", .badEscape), ("/a%2?x", .badEscape),
+    ])
+    func refused(_ target: String, _ failure: PathNormalizer.Failure) {
+        #expect(throws: failure) { try PathNormalizer.normalize(target) }
+    }
+
+    static func yaml(_ port: Int, normalize: Bool? = nil) -> String {
+        gatewayYAML(upstreamPort: port, routes: """
+              - name: admin
+                match: {prefix: "/admin/"}
+                direct_response: {status: 403, body: "admin route"}
+              - name: public
+                match: {prefix: "/"}
+                upstream: up
+            """) + (normalize.map { "\nnormalize_paths: \($0)\n" } ?? "")
+    }
+
+    /// A route with stricter filters cannot be walked around with `..`, doubled slashes
+    /// or escapes, and the upstream gets the path that was routed.
+    @Test func aRequestIsRoutedAndForwardedByItsNormalisedPath() async throws {
+        try await withProxy(.echo, yaml: { Self.yaml($0) }) { upstream, gw in
+            for sneaky in ["/public/../admin/keys", "//admin/keys", "/%61dmin/keys", "/public/%2e%2e/admin/keys", "/admin/./keys"] {
+                let response = try await gw.send(.GET, sneaky)
+                #expect(response.status == .forbidden, "\(sneaky)")
+                #expect(response.text == "admin route", "\(sneaky)")
+            }
+            #expect(upstream.requestCount == 0)
+
+            #expect(try await gw.send(.GET, "/a/./b//c/../%7Euser?q=/../%2e").status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/a/b/~user?q=/../%2e")
+
+            let above = try await gw.send(.GET, "/../etc/passwd")
+            #expect(above.status == .badRequest)
+            #expect(above.errorType == "bad_path")
+            let escape = try await gw.send(.GET, "/a%zz")
+            #expect(escape.status == .badRequest)
+            #expect(escape.errorType == "bad_path")
+            #expect(upstream.requestCount == 1)
+        }
+    }
+
+    @Test func normalisationCanBeTurnedOff() async throws {
+        #expect(try ConfigLoader.parse(Self.yaml(1, normalize: false), file: "t.yaml").normalizePaths == false)
+        try await withProxy(.echo, yaml: { Self.yaml($0, normalize: false) }) { upstream, gw in
+            let response = try await gw.send(.GET, "/public/../admin/keys")
+            #expect(response.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/public/../admin/keys")
+        }
+    }
+}
