@@ -21,38 +21,39 @@ enum PathNormalizer {
         }
     }
 
-    /// `target` normalised, or nil when it already is (most requests: one scan, no
-    /// allocation). Only origin-form targets (starting with `/`) are touched.
+    /// `target` normalised, or nil when it already is (most requests: one scan of the
+    /// path, no allocation). Only origin-form targets (starting with `/`) are touched.
+    @inline(__always)
     static func normalize(_ target: String) throws(Failure) -> String? {
-        var target = target
-        let result: Result<String?, Failure> = target.withUTF8 { bytes in
-            guard bytes.first == UInt8(ascii: "/") else { return .success(nil) }
-            let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
-            guard needsWork(bytes, pathEnd) else { return .success(nil) }
-            do throws(Failure) {
-                let path = try normalizedPath(UnsafeBufferPointer(rebasing: bytes[..<pathEnd]))
-                var out = path
-                out.append(contentsOf: bytes[pathEnd...])
-                return .success(out.elementsEqual(bytes) ? nil : String(decoding: out, as: UTF8.self))
-            } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
+        guard needsWork(target.utf8) else { return nil }
+        return try normalizeSlowly(target)
     }
 
-    /// A `%`, two slashes in a row, or a slash followed by a dot (a dot segment or a
-    /// name such as `.well-known`, checked in full by the slow path).
+    /// An origin-form path with a `%`, two slashes in a row, or a slash followed by a
+    /// dot (a dot segment, or a name such as `.well-known` that the slow path keeps).
     @inline(__always)
-    private static func needsWork(_ bytes: UnsafeBufferPointer<UInt8>, _ end: Int) -> Bool {
-        var previousSlash = false
-        for i in 0..<end {
-            let byte = bytes[i]
+    private static func needsWork(_ utf8: String.UTF8View) -> Bool {
+        var bytes = utf8.makeIterator()
+        guard bytes.next() == UInt8(ascii: "/") else { return false }
+        var previousSlash = true
+        while let byte = bytes.next() {
+            if byte == UInt8(ascii: "?") { return false }
             if byte == UInt8(ascii: "%") { return true }
             if previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")) { return true }
             previousSlash = byte == UInt8(ascii: "/")
         }
         return false
+    }
+
+    @inline(never)
+    private static func normalizeSlowly(_ target: String) throws(Failure) -> String? {
+        let bytes = Array(target.utf8)
+        let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+        var out = try bytes.withUnsafeBufferPointer { all throws(Failure) in
+            try normalizedPath(UnsafeBufferPointer(rebasing: all[..<pathEnd]))
+        }
+        out.append(contentsOf: bytes[pathEnd...])
+        return out == bytes ? nil : String(decoding: out, as: UTF8.self)
     }
 
     private static func normalizedPath(_ path: UnsafeBufferPointer<UInt8>) throws(Failure) -> [UInt8] {
