@@ -40,6 +40,47 @@ extension EndToEnd {
             }
         }
 
+        /// RFC 9112 §3.2: an HTTP/1.1 request without Host, with two Host lines or with a
+        /// Host that is no host[:port] gets 400; which host it meant is not guessed (two
+        /// hops reading different Host lines is request smuggling's and cache poisoning's
+        /// way in).
+        @Test(arguments: [
+            ("no Host in HTTP/1.1", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"),
+            ("two Host lines", "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n"),
+            ("two Host lines, same value", "GET / HTTP/1.1\r\nHost: a.test\r\nhost: a.test\r\n\r\n"),
+            ("Host list", "GET / HTTP/1.1\r\nHost: a.test, b.test\r\n\r\n"),
+            ("Host with a path", "GET / HTTP/1.1\r\nHost: a.test/admin\r\n\r\n"),
+            ("Host with userinfo", "GET / HTTP/1.1\r\nHost: user@a.test\r\n\r\n"),
+            ("Host with a query", "GET / HTTP/1.1\r\nHost: a.test?x\r\n\r\n"),
+            ("Host with a space", "GET / HTTP/1.1\r\nHost: a .test\r\n\r\n"),
+            ("Host port not a number", "GET / HTTP/1.1\r\nHost: a.test:8x\r\n\r\n"),
+            ("Host unclosed bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        ])
+        func aRequestWithoutOneValidHostGets400(_ name: String, _ bytes: String) async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: bytes)
+                #expect(answer.hasPrefix("HTTP/1.1 400 "), "\(name): \(answer)")
+                #expect(answer.contains("\"bad_host\""), "\(name): \(answer)")
+                #expect(upstream.connectionCount == 0, "\(name)")
+            }
+        }
+
+        @Test(arguments: [
+            ("HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n"),
+            ("name and port", "GET / HTTP/1.1\r\nHost: shop.example.test:8443\r\nConnection: close\r\n\r\n"),
+            ("IPv6 literal", "GET / HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\nConnection: close\r\n\r\n"),
+            ("IPv4", "GET / HTTP/1.1\r\nHost: 192.0.2.1\r\nConnection: close\r\n\r\n"),
+            ("empty port", "GET / HTTP/1.1\r\nHost: a.test:\r\nConnection: close\r\n\r\n"),
+            ("percent-encoded name", "GET / HTTP/1.1\r\nHost: caf%C3%A9.test\r\nConnection: close\r\n\r\n"),
+        ])
+        func aValidHostIsAccepted(_ name: String, _ bytes: String) async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: bytes)
+                #expect(answer.hasPrefix("HTTP/1.1 200 ") || answer.hasPrefix("HTTP/1.0 200 "), "\(name): \(answer)")
+                #expect(upstream.requestCount == 1, "\(name)")
+            }
+        }
+
         /// Refused in the body: the upstream never gets a complete request.
         @Test(arguments: [
             ("chunk size 0x", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"),

@@ -116,6 +116,10 @@ final class Exchange {
             fail(status: problem.0, type: problem.1, message: problem.2, close: true)
             return
         }
+        if let problem = scan.hostProblem(received.version) {
+            fail(status: .badRequest, type: "bad_host", message: problem, close: true)
+            return
+        }
         // Routed, filtered and forwarded by one path: the normalised one (`PathNormalizer`).
         var target = received.uri
         if state.config.normalizePaths {

@@ -14,6 +14,10 @@ struct RequestHeadScan {
     var expect: String?
     var requestID: String?
     var host: String?
+    /// Host lines seen (RFC 9112 §3.2: exactly one in HTTP/1.1), and whether the first
+    /// one's value is a host[:port] (`isValidHost`).
+    var hostLines = 0
+    var hostIsValid = true
     /// Every x-forwarded-for value, joined with ", " (a list split over lines is one list).
     var forwardedFor: String?
     var hasForwardedProto = false
@@ -61,7 +65,13 @@ struct RequestHeadScan {
         headerBytes += name.count + value.count
         switch name.count {
         case 4:
-            if host == nil && equalBytesIgnoringCase(name, "host") { host = String(decoding: value, as: UTF8.self) }
+            if equalBytesIgnoringCase(name, "host") {
+                hostLines += 1
+                if host == nil {
+                    host = String(decoding: value, as: UTF8.self)
+                    hostIsValid = Self.isValidHost(value)
+                }
+            }
         case 6:
             if expect == nil && equalBytesIgnoringCase(name, "expect") { expect = String(decoding: value, as: UTF8.self) }
         case 10:
@@ -128,5 +138,65 @@ struct LinesFraming {
         hasContentLength = scan.contentLength != nil
         hasTransferEncoding = scan.hasTransferEncoding
         hasHost = scan.host != nil
+    }
+}
+
+extension RequestHeadScan {
+    /// Why the request's Host makes it a 400 (RFC 9112 §3.2), or nil: HTTP/1.1 needs
+    /// exactly one Host line, and a Host must be a host[:port]. Two hops that read
+    /// different Host lines route (and cache) one request two ways.
+    func hostProblem(_ version: HTTPVersion) -> String? {
+        if hostLines > 1 { return "request has \(hostLines) Host header lines" }
+        if hostLines == 0 { return version.major == 1 && version.minor == 0 ? nil : "HTTP/1.1 request without a Host header" }
+        return hostIsValid ? nil : "Host \"\(host ?? "")\" is not a host[:port]"
+    }
+
+    /// RFC 3986 §3.2.2–3.2.3 host [":" port]: an IP literal in brackets, or a reg-name
+    /// (unreserved, %-escapes, sub-delims; an IPv4 address is one), then optional
+    /// digits. Empty is valid (a target without an authority). No userinfo, path,
+    /// query, list or whitespace.
+    static func isValidHost(_ value: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let count = value.count
+        if count > 0 && value[0] == UInt8(ascii: "[") {
+            i = 1
+            while i < count && value[i] != UInt8(ascii: "]") {
+                switch value[i] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"),
+                    UInt8(ascii: ":"), UInt8(ascii: "."):
+                    i += 1
+                default:
+                    return false
+                }
+            }
+            guard i < count, i > 1 else { return false }
+            i += 1
+        } else {
+            while i < count && value[i] != UInt8(ascii: ":") {
+                switch value[i] {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+                    UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+                    UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                    i += 1
+                case UInt8(ascii: "%"):
+                    guard i + 2 < count, value[i + 1].isHexDigit, value[i + 2].isHexDigit else { return false }
+                    i += 3
+                default:
+                    return false
+                }
+            }
+        }
+        guard i < count else { return true }
+        guard value[i] == UInt8(ascii: ":"), count - i - 1 <= 5 else { return false }
+        for j in (i + 1)..<count where !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(value[j]) { return false }
+        return true
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }
