@@ -68,7 +68,7 @@ enum PathNormalizer {
                 i += 1
                 continue
             }
-            guard i + 2 < path.count, let high = hexValue(path[i + 1]), let low = hexValue(path[i + 2]) else { throw .badEscape }
+            guard i + 2 < path.count, let high = hexDigitValue(path[i + 1]), let low = hexDigitValue(path[i + 2]) else { throw .badEscape }
             let value = high << 4 | low
             if isUnreserved(value) {
                 decoded.append(value)
@@ -113,15 +113,6 @@ enum PathNormalizer {
             return true
         default:
             return false
-        }
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
         }
     }
 

@@ -180,7 +180,7 @@ extension RequestHeadScan {
                     UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
                     i += 1
                 case UInt8(ascii: "%"):
-                    guard i + 2 < count, value[i + 1].isHexDigit, value[i + 2].isHexDigit else { return false }
+                    guard i + 2 < count, hexDigitValue(value[i + 1]) != nil, hexDigitValue(value[i + 2]) != nil else { return false }
                     i += 3
                 default:
                     return false
@@ -191,12 +191,5 @@ extension RequestHeadScan {
         guard value[i] == UInt8(ascii: ":"), count - i - 1 <= 5 else { return false }
         for j in (i + 1)..<count where !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(value[j]) { return false }
         return true
-    }
-}
-
-extension UInt8 {
-    fileprivate var isHexDigit: Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
-            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

@@ -297,7 +297,7 @@ final class UpstreamResponseParser {
             var size = 0
             var digits = 0
             var i = 0
-            while i < bytes.count, let value = hexValue(bytes[i]) {
+            while i < bytes.count, let value = hexDigitValue(bytes[i]) {
                 guard digits < 15 else { return nil }
                 size = size << 4 | Int(value)
                 digits += 1
@@ -341,15 +341,6 @@ final class UpstreamResponseParser {
 @inline(__always)
 private func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
 
-@inline(__always)
-private func hexValue(_ b: UInt8) -> UInt8? {
-    switch b {
-    case 48...57: return b - 48
-    case 65...70: return b - 55
-    case 97...102: return b - 87
-    default: return nil
-    }
-}
 
 @available(*, unavailable)
 extension UpstreamResponseParser: Sendable {}
