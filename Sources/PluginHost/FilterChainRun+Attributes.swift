@@ -54,9 +54,18 @@ extension FilterChainRun {
             setRequestLine(method: HTTPMethod(rawValue: value))
         case GW_ATTR_PATH.rawValue:
             guard requestOpen, value.utf8.first == 47, !value.utf8.contains(63), !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
+            // The upstream gets the path the route's filters were chosen by, in the same form.
+            var path = value
+            if normalizesPaths {
+                do throws(PathNormalizer.Failure) {
+                    if let normalized = try PathNormalizer.normalize(value) { path = normalized }
+                } catch {
+                    return GW_E_BAD_ARGUMENT
+                }
+            }
             let uri = requestURI
             let query = uri.utf8.firstIndex(of: 63).map { String(uri[$0...]) } ?? ""
-            setRequestLine(uri: value + query)
+            setRequestLine(uri: path + query)
         case GW_ATTR_QUERY.rawValue:
             guard requestOpen, !value.utf8.contains(32), !value.utf8.contains(35) else { return GW_E_BAD_ARGUMENT }
             let uri = requestURI

@@ -130,6 +130,9 @@ public final class FilterChainRun {
     public internal(set) var metadata = StreamMetadata()
     /// Largest body a filter may hold (GW_BUFFER, pauses) before the stream fails.
     public let bufferLimit: Int
+    /// A path a filter sets is normalised as the received one was (`PathNormalizer`;
+    /// the config's `normalize_paths`).
+    public var normalizesPaths = true
     let services: HostServices
 
     /// Each filter's instance (`filter_new`), by chain index. Raw memory: an array of

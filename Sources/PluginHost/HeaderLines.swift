@@ -380,6 +380,17 @@ func asciiLowercased(_ word: UInt64) -> UInt64 {
     return word | (upper >> 2)
 }
 
+/// The value of an ASCII hex digit (either case), or nil.
+@inlinable @inline(__always)
+public func hexDigitValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 48...57: return b - 48
+    case 65...70: return b - 55
+    case 97...102: return b - 87
+    default: return nil
+    }
+}
+
 /// ASCII case-insensitive equality of two byte strings: the one implementation, for
 /// the plugin host and for the server's scans of received heads.
 @inlinable @inline(__always)

@@ -55,6 +55,10 @@ extension EndToEnd {
             ("Host with a space", "GET / HTTP/1.1\r\nHost: a .test\r\n\r\n"),
             ("Host port not a number", "GET / HTTP/1.1\r\nHost: a.test:8x\r\n\r\n"),
             ("Host unclosed bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+            ("Host list without a space", "GET / HTTP/1.1\r\nHost: evil.test,shop.example.test\r\n\r\n"),
+            ("Host sub-delims", "GET / HTTP/1.1\r\nHost: a;b=c.test\r\n\r\n"),
+            ("port without a host", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n"),
+            ("port above 65535", "GET / HTTP/1.1\r\nHost: a.test:65536\r\n\r\n"),
         ])
         func aRequestWithoutOneValidHostGets400(_ name: String, _ bytes: String) async throws {
             try await withProxy(.echo) { upstream, gw in
@@ -72,12 +76,19 @@ extension EndToEnd {
             ("IPv4", "GET / HTTP/1.1\r\nHost: 192.0.2.1\r\nConnection: close\r\n\r\n"),
             ("empty port", "GET / HTTP/1.1\r\nHost: a.test:\r\nConnection: close\r\n\r\n"),
             ("percent-encoded name", "GET / HTTP/1.1\r\nHost: caf%C3%A9.test\r\nConnection: close\r\n\r\n"),
+            ("whitespace around the value", "GET / HTTP/1.1\r\nHost: a.test:8080 \t\r\nConnection: close\r\n\r\n"),
+            ("empty Host", "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"),
+            ("highest port", "GET / HTTP/1.1\r\nHost: a.test:65535\r\nConnection: close\r\n\r\n"),
         ])
         func aValidHostIsAccepted(_ name: String, _ bytes: String) async throws {
             try await withProxy(.echo) { upstream, gw in
                 let answer = try await RawConnection.exchange(port: gw.port, text: bytes)
                 #expect(answer.hasPrefix("HTTP/1.1 200 ") || answer.hasPrefix("HTTP/1.0 200 "), "\(name): \(answer)")
                 #expect(upstream.requestCount == 1, "\(name)")
+                // Sent trimmed; an empty Host makes no x-forwarded-host.
+                let forwardedHost = upstream.lastRequest?.header("x-forwarded-host")
+                if name == "whitespace around the value" { #expect(forwardedHost == "a.test:8080") }
+                if name == "empty Host" { #expect(forwardedHost == nil) }
             }
         }
 

@@ -35,6 +35,14 @@ import Testing
         #expect(!net.contains(try Self.peer("64:ff9b::203.0.113.9")), "only ::ffff:0:0/96 is the mapped form")
     }
 
+    @Test func aMappedIPv6EntryIsItsIPv4Range() throws {
+        let net = try IPNetwork(parsing: "::ffff:10.0.0.0/104")
+        #expect(net.description == "10.0.0.0/8")
+        #expect(net.contains(try Self.peer("10.9.8.7")))
+        #expect(net.contains(try Self.peer("::ffff:10.9.8.7")))
+        #expect(!net.contains(try Self.peer("11.0.0.1")))
+    }
+
     @Test func anIPv6BlockAndTheWholeSpace() throws {
         let net = try IPNetwork(parsing: "2001:db8:ab00::/40")
         #expect(net.contains(try Self.peer("2001:db8:abff:1::5")))

@@ -1,5 +1,6 @@
 import GatewayTestSupport
 import NIOHTTP1
+import PluginHost
 import Testing
 
 @testable import gw
@@ -21,6 +22,7 @@ import Testing
     @Test(arguments: [
         ("/..", PathNormalizer.Failure.aboveRoot), ("/a/../../b", .aboveRoot), ("/%2e%2e/etc/passwd", .aboveRoot),
         ("/a%zz", .badEscape), ("/a%2", .badEscape), ("/a%", .badEscape), ("/a%2?x", .badEscape),
+        ("/public\\..\\admin", .backslash), ("/a\\b", .backslash),
     ])
     func refused(_ target: String, _ failure: PathNormalizer.Failure) {
         #expect(throws: failure) { try PathNormalizer.normalize(target) }
@@ -31,10 +33,53 @@ import Testing
               - name: admin
                 match: {prefix: "/admin/"}
                 direct_response: {status: 403, body: "admin route"}
+              - name: static
+                match: {prefix: "/static"}
+                upstream: up
+                rewrite: {path: "/files/$1"}
+              - name: up
+                match: {prefix: "/up"}
+                upstream: up
+                rewrite: {path: "/$1"}
+              - name: filtered
+                match: {prefix: "/t/"}
+                upstream: up
+                filters: [{plugin: transform, config: {request: {path: {regex: "^/t/(.*)$", replace: "/files/$1/.."}}}}]
+              - name: climbing
+                match: {prefix: "/u/"}
+                upstream: up
+                filters: [{plugin: transform, config: {request: {path: {regex: "^/u/(.*)$", replace: "/$1/../.."}}}}]
               - name: public
                 match: {prefix: "/"}
                 upstream: up
             """) + (normalize.map { "\nnormalize_paths: \($0)\n" } ?? "")
+    }
+
+    /// A route's rewrite and a filter's path change are normalised too: neither can put
+    /// back a dot segment the upstream would resolve.
+    @Test func rewrittenPathsAreNormalisedAsWell() async throws {
+        try await withProxy(.echo, yaml: { Self.yaml($0) }) { upstream, gw in
+            let r1 = try await gw.send(.GET, "/static/a/b")
+            #expect(r1.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/files/a/b")
+            // Unchanged by normalising (`..` is part of a segment), but the template makes `/files/../x`.
+            let r2 = try await gw.send(.GET, "/static../x")
+            #expect(r2.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/x")
+            // `/up../x` is normal; the template `/$1` makes `/../x`.
+            let r3 = try await gw.send(.GET, "/up../x")
+            #expect(r3.status == .badRequest)
+            #expect(r3.errorType == "bad_path")
+
+            // A filter's new path: `/files/a/b/..` goes upstream as `/files/a/`.
+            let r4 = try await gw.send(.GET, "/t/a/b")
+            #expect(r4.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/files/a/")
+            // One that climbs above the root is refused (GW_E_BAD_ARGUMENT; transform keeps the path).
+            let r5 = try await gw.send(.GET, "/u/x")
+            #expect(r5.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/u/x")
+        }
     }
 
     /// A route with stricter filters cannot be walked around with `..`, doubled slashes

@@ -130,7 +130,8 @@ extension EndToEnd {
         func aTrustedProxysForwardingHeadersAreKept(_ path: String, _ extra: [(String, String)]) async throws {
             let sent = [
                 ("host", "gw.internal"), ("x-forwarded-for", "198.51.100.4"), ("x-forwarded-proto", "https"),
-                ("x-forwarded-host", "shop.example.test"),
+                ("x-forwarded-host", "shop.example.test"), ("forwarded", "for=198.51.100.4;host=shop.example.test;proto=https"),
+                ("x-forwarded-port", "443"), ("x-forwarded-prefix", "/shop"),
             ] + extra
             try await withProxy(.echo, yaml: { Self.trustingYAML($0, trusted: "[10.0.0.0/8, 127.0.0.1]") }) { upstream, gw in
                 #expect(try await gw.send(.GET, path, headers: sent).status == .ok)
@@ -138,6 +139,9 @@ extension EndToEnd {
                 #expect(seen.head.headers["x-forwarded-proto"] == ["https"])
                 #expect(seen.head.headers["x-forwarded-host"] == ["shop.example.test"])
                 #expect(seen.head.headers["x-forwarded-for"] == ["198.51.100.4, 127.0.0.1"])
+                #expect(seen.head.headers["forwarded"] == ["for=198.51.100.4;host=shop.example.test;proto=https"])
+                #expect(seen.head.headers["x-forwarded-port"] == ["443"])
+                #expect(seen.head.headers["x-forwarded-prefix"] == ["/shop"])
                 #expect(seen.head.headers["x-drop"].isEmpty)
 
                 // A trusted proxy that sends none gets gw's own.
@@ -153,6 +157,50 @@ extension EndToEnd {
                 #expect(seen.head.headers["x-forwarded-proto"] == ["http"])
                 #expect(seen.head.headers["x-forwarded-host"] == ["gw.internal"])
                 #expect(seen.head.headers["x-forwarded-for"] == ["198.51.100.4, 127.0.0.1"])
+                // Nor does anything else that speaks for the client's scheme, host, port or prefix.
+                #expect(seen.head.headers["forwarded"].isEmpty)
+                #expect(seen.head.headers["x-forwarded-port"].isEmpty)
+                #expect(seen.head.headers["x-forwarded-prefix"].isEmpty)
+            }
+        }
+
+        /// A connection finds its listener's `trusted_proxies` by the listener's address:
+        /// names may repeat (or be positional), so two listeners named alike keep their own lists.
+        @Test func eachListenerKeepsItsOwnTrustedProxies() async throws {
+            try await withUpstream(choosing: { _ in .echo }) { upstream in
+                let yaml = """
+                    version: 1
+                    listeners:
+                      - name: main
+                        address: 127.0.0.1:0
+                        trusted_proxies: [10.0.0.0/8]
+                      - name: main
+                        address: 127.0.0.2:0
+                        trusted_proxies: ["::ffff:127.0.0.0/104"]
+                    admin:
+                      address: 127.0.0.1:0
+                    upstreams:
+                      up:
+                        targets: ["127.0.0.1:\(upstream.port)"]
+                    routes:
+                      - name: all
+                        match: {prefix: "/"}
+                        upstream: up
+                    """
+                try await withGateway(yaml: yaml) { gw in
+                    let sent = [("host", "gw.internal"), ("x-forwarded-host", "shop.example.test")]
+                    let bound = gw.gateway.boundListenerAddresses()
+                    #expect(bound.count == 2, "\(bound)")
+                    let first = try await TestClient.connect(port: try #require(bound.first?.port), host: "127.0.0.1")
+                    #expect(try await first.request(.GET, "/", headers: sent).status == .ok)
+                    await first.close()
+                    #expect(upstream.lastRequest?.header("x-forwarded-host") == "gw.internal")
+                    let second = try await TestClient.connect(port: try #require(bound.last?.port), host: "127.0.0.2")
+                    #expect(try await second.request(.GET, "/", headers: sent).status == .ok)
+                    await second.close()
+                    // The IPv4-mapped entry is the IPv4 range 127.0.0.0/8.
+                    #expect(upstream.lastRequest?.header("x-forwarded-host") == "shop.example.test")
+                }
             }
         }
 

@@ -38,6 +38,12 @@ struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
         if masked != address {
             throw .hostBitsSet(suggestion: "\(Self.format(masked))/\(prefix)")
         }
+        // `::ffff:10.0.0.0/104` is the IPv4 range 10.0.0.0/8, and matches peers of both forms.
+        if masked.count == 16, prefix >= 96, masked[0..<10].allSatisfy({ $0 == 0 }), masked[10] == 0xff, masked[11] == 0xff {
+            self.address = Array(masked[12..<16])
+            self.prefix = prefix - 96
+            return
+        }
         self.address = masked
         self.prefix = prefix
     }

@@ -46,6 +46,7 @@ final class Gateway: Sendable {
     private let channels = NIOLockedValueBox<[any Channel]>([])
     /// Addresses actually bound, by listener name ("admin" and "demo_upstream" included).
     let boundAddresses = NIOLockedValueBox<[String: SocketAddress]>([:])
+    private let listenerAddresses = NIOLockedValueBox<[SocketAddress]>([])
 
     private init(
         options: GatewayOptions, group: MultiThreadedEventLoopGroup, services: HostServices, loader: PluginLoader, pools: LoopPools,
@@ -134,6 +135,7 @@ final class Gateway: Sendable {
             }
             let channel = try await ProxyServer.bind(listener: listener, tls: tls, gateway: self)
             record(channel, name: listener.name)
+            if let address = channel.localAddress { listenerAddresses.withLockedValue { $0.append(address) } }
             logger.info("listening", metadata: ["gw.listener": "\(listener.name)", "gw.address": "\(channel.localAddress.map { "\($0)" } ?? "")"])
         }
         if let host = config.adminHost {
@@ -151,6 +153,11 @@ final class Gateway: Sendable {
     /// The port a listener bound (tests bind port 0).
     func port(of name: String) -> Int? {
         boundAddresses.withLockedValue { $0[name]?.port }
+    }
+
+    /// Every proxy listener's bound address, in config order (names may repeat).
+    func boundListenerAddresses() -> [SocketAddress] {
+        listenerAddresses.withLockedValue { $0 }
     }
 
     // MARK: - Reload and shutdown

@@ -29,10 +29,11 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var seenState: GatewayState?
     private var seenGeneration = -1
     var clientAddress = ""
-    /// The listener this connection came in on, and whether its peer is one of the
-    /// listener's `trusted_proxies` (its x-forwarded-proto and x-forwarded-host are then
-    /// kept), as configured when the connection opened.
-    private let listener: String
+    /// The configured address of the listener this connection came in on (a listener's
+    /// identity: names may repeat or be positional, and an address changes only with a
+    /// restart), and whether its peer is one of the listener's `trusted_proxies` (its
+    /// forwarding headers are then kept), as configured when the connection opened.
+    private let listener: (host: String, port: Int)
     private var trustsForwarded = false
     var exchange: Exchange?
     private let decoder = RequestDecoder()
@@ -83,7 +84,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     init(
         gateway: Gateway, scheme: String, idleTimeout: TimeAmount = .zero, headTimeout: TimeAmount = .zero,
-        listener: String = ""
+        listener: (host: String, port: Int) = ("", -1)
     ) {
         self.gateway = gateway
         self.scheme = scheme
@@ -98,7 +99,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         pool = gateway.pools.pool(for: context.eventLoop)
         let peer = context.channel.remoteAddress
         clientAddress = peer?.ipAddress ?? ""
-        let trusted = gateway.currentState().config.listeners.first { $0.name == listener }?.trustedProxies ?? []
+        let trusted =
+            gateway.currentState().config.listeners.first { $0.host == listener.host && $0.port == listener.port }?.trustedProxies ?? []
         trustsForwarded = trusted.contains(peer)
         if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
     }

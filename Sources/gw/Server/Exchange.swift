@@ -143,7 +143,20 @@ final class Exchange {
         // the rest (filters, AI and direct answers) needs it as NIO's type, built with
         // the same rules (`ReceivedRequestHead.forwards`). A `Connection` that names
         // other fields takes the general path, which removes those first.
-        let uri = Self.upstreamURI(target, match: match) ?? target
+        var uri = target
+        if let rewritten = Self.upstreamURI(target, match: match) {
+            uri = rewritten
+            // A rewrite template can put back what normalising took out (`/static..` with
+            // prefix `/static` and `/files/$1` makes `/files/..`).
+            if state.config.normalizePaths {
+                do throws(PathNormalizer.Failure) {
+                    if let normalized = try PathNormalizer.normalize(rewritten) { uri = normalized }
+                } catch {
+                    fail(status: .badRequest, type: "bad_path", message: "rewritten: " + error.message, close: false)
+                    return
+                }
+            }
+        }
         var requestLines: RequestHeadBytes?
         if scan.connectionListsOthers {
             var head = received.makeHead()
@@ -184,6 +197,7 @@ final class Exchange {
                     bufferLimit: limits.bufferBytes, arena: downstream.pool?.hookArena)
             }
             run.delegate = self
+            if !state.config.normalizePaths { run.normalizesPaths = false }
             self.run = run
             // The run's copy is now the only one: filters change it without a copy.
             requestHead = Self.noHead
@@ -247,16 +261,22 @@ final class Exchange {
         } else {
             head.headers.add(name: "x-forwarded-proto", value: downstream.scheme)
         }
+        if !scan.trustsForwarded {
+            // Only a trusted proxy speaks for the client (`ReceivedRequestHead.forwards`).
+            for name in ["forwarded", "x-forwarded-port", "x-forwarded-prefix"] where head.headers.contains(name: name) {
+                head.headers.remove(name: name)
+            }
+        }
         if scan.hasForwardedHost {
             if !scan.keepsForwardedHost {
                 // A client's choice of host goes no further than gw.
-                if let host = scan.host {
+                if let host = scan.host, !host.isEmpty {
                     head.headers.replaceOrAdd(name: "x-forwarded-host", value: host)
                 } else {
                     head.headers.remove(name: "x-forwarded-host")
                 }
             }
-        } else if let host = scan.host {
+        } else if let host = scan.host, !host.isEmpty {
             head.headers.add(name: "x-forwarded-host", value: host)
         }
         if head.uri != uri { head.uri = uri }

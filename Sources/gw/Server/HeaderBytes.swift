@@ -20,17 +20,6 @@ func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPoi
 }
 
 /// The fixed hop-by-hop names of `HopByHop.names` other than `connection`.
-/// The value of an ASCII hex digit (either case), or nil.
-@inline(__always)
-func hexDigitValue(_ b: UInt8) -> UInt8? {
-    switch b {
-    case 48...57: return b - 48
-    case 65...70: return b - 55
-    case 97...102: return b - 87
-    default: return nil
-    }
-}
-
 func isFixedHopByHopName(_ name: UnsafeRawBufferPointer) -> Bool {
     switch name.count {
     case 2: return equalBytesIgnoringCase(name, "te")

@@ -13,7 +13,7 @@ enum ProxyServer {
         let idle = gateway.currentState().config.timeouts.idle
         let headTimeout = gateway.currentState().config.timeouts.requestHeaders
         let scheme = tls == nil ? "http" : "https"
-        let listenerName = listener.name
+        let address = (host: listener.host, port: listener.port)
         return try await ServerBootstrap(group: gateway.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -26,7 +26,7 @@ enum ProxyServer {
                     try sync.addHandler(
                         DownstreamHandler(
                             gateway: gateway, scheme: scheme, idleTimeout: idle, headTimeout: headTimeout,
-                            listener: listenerName))
+                            listener: address))
                     gateway.connections.register(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -222,7 +222,7 @@ extension ReceivedRequestHead {
             out.put("\r\n")
             count += 1
         }
-        guard let host = scan.host, !scan.keepsForwardedHost else { return count }
+        guard let host = scan.host, !host.isEmpty, !scan.keepsForwardedHost else { return count }
         out.put("x-forwarded-host: ")
         out.put(host)
         out.put("\r\n")
@@ -237,8 +237,8 @@ extension ReceivedRequestHead {
 
     /// Whether a proxy passes on a received field named `name`: not a hop-by-hop
     /// field, nor the client's x-request-id or x-forwarded-for (gw writes its own), nor
-    /// its x-forwarded-proto and x-forwarded-host unless `keepForwarded` (a trusted
-    /// proxy's), nor what the caller drops.
+    /// its x-forwarded-proto/-host/-port/-prefix and `Forwarded` unless `keepForwarded`
+    /// (a trusted proxy's), nor what the caller drops.
     @inline(__always)
     static func forwards(
         _ name: UnsafeRawBufferPointer, dropHost: Bool, dropExpect: Bool, dropTransferEncoding: Bool, keepForwarded: Bool
@@ -249,8 +249,11 @@ extension ReceivedRequestHead {
         case 10 where equalBytesIgnoringCase(name, "connection"): return false
         case 12 where equalBytesIgnoringCase(name, "x-request-id"): return false
         case 15 where equalBytesIgnoringCase(name, "x-forwarded-for"): return false
-        case 16 where !keepForwarded && equalBytesIgnoringCase(name, "x-forwarded-host"): return false
+        case 9 where !keepForwarded && equalBytesIgnoringCase(name, "forwarded"): return false
+        case 16 where !keepForwarded && (equalBytesIgnoringCase(name, "x-forwarded-host") || equalBytesIgnoringCase(name, "x-forwarded-port")):
+            return false
         case 17 where !keepForwarded && equalBytesIgnoringCase(name, "x-forwarded-proto"): return false
+        case 18 where !keepForwarded && equalBytesIgnoringCase(name, "x-forwarded-prefix"): return false
         case 17 where dropTransferEncoding && equalBytesIgnoringCase(name, "transfer-encoding"): return false
         default: return !isFixedHopByHopName(name)
         }
@@ -305,7 +308,7 @@ extension ReceivedRequestHead {
         fields.append(("x-request-id", requestID))
         fields.append(("x-forwarded-for", scan.forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress))
         if !scan.keepsForwardedProto { fields.append(("x-forwarded-proto", scheme)) }
-        if let host = scan.host, !scan.keepsForwardedHost { fields.append(("x-forwarded-host", host)) }
+        if let host = scan.host, !host.isEmpty, !scan.keepsForwardedHost { fields.append(("x-forwarded-host", host)) }
         return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(fields))
     }
 }

@@ -68,8 +68,14 @@ struct RequestHeadScan {
             if equalBytesIgnoringCase(name, "host") {
                 hostLines += 1
                 if host == nil {
-                    host = String(decoding: value, as: UTF8.self)
-                    hostIsValid = Self.isValidHost(value)
+                    // Optional whitespace around a field value is not part of it (RFC 9112 §5).
+                    var from = 0
+                    var to = value.count
+                    while from < to && (value[from] == 32 || value[from] == 9) { from += 1 }
+                    while to > from && (value[to - 1] == 32 || value[to - 1] == 9) { to -= 1 }
+                    let trimmed = UnsafeRawBufferPointer(rebasing: value[from..<to])
+                    host = String(decoding: trimmed, as: UTF8.self)
+                    hostIsValid = Self.isValidHost(trimmed)
                 }
             }
         case 6:
@@ -151,10 +157,12 @@ extension RequestHeadScan {
         return hostIsValid ? nil : "Host \"\(host ?? "")\" is not a host[:port]"
     }
 
-    /// RFC 3986 §3.2.2–3.2.3 host [":" port]: an IP literal in brackets, or a reg-name
-    /// (unreserved, %-escapes, sub-delims; an IPv4 address is one), then optional
-    /// digits. Empty is valid (a target without an authority). No userinfo, path,
-    /// query, list or whitespace.
+    /// RFC 3986 §3.2.2–3.2.3 host [":" port]: an IP literal in brackets, or a name of
+    /// unreserved characters and %-escapes (an IPv4 address is one), then an optional
+    /// port of at most 65535. The sub-delims RFC 3986 allows in a reg-name (`,` `;` `=`
+    /// ...) are refused: no DNS name has them, and `a.test,b.test` reads as a list to
+    /// some frameworks (first or last taken). Empty is valid (a target without an
+    /// authority); a port without a host is not. No userinfo, path, query or whitespace.
     static func isValidHost(_ value: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         let count = value.count
@@ -175,9 +183,7 @@ extension RequestHeadScan {
             while i < count && value[i] != UInt8(ascii: ":") {
                 switch value[i] {
                 case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
-                    UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-                    UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                     i += 1
                 case UInt8(ascii: "%"):
                     guard i + 2 < count, hexDigitValue(value[i + 1]) != nil, hexDigitValue(value[i + 2]) != nil else { return false }
@@ -188,8 +194,12 @@ extension RequestHeadScan {
             }
         }
         guard i < count else { return true }
-        guard value[i] == UInt8(ascii: ":"), count - i - 1 <= 5 else { return false }
-        for j in (i + 1)..<count where !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(value[j]) { return false }
-        return true
+        guard value[i] == UInt8(ascii: ":"), i > 0, count - i - 1 <= 5 else { return false }
+        var port = 0
+        for j in (i + 1)..<count {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(value[j]) else { return false }
+            port = port * 10 + Int(value[j] - UInt8(ascii: "0"))
+        }
+        return port <= 65535
     }
 }

@@ -4,49 +4,55 @@
 /// segments resolved (RFC 3986 §6.2.2, §5.2.4). Routes, and the filters on them, then
 /// see the path an upstream that normalises would serve: `/public/../admin` cannot
 /// reach `/admin` through a route with weaker filters, nor `//admin` or `/%61dmin`.
-/// An encoded slash (`%2F`) or backslash (`%5C`) is not a separator and stays encoded.
-/// The query is left as sent.
-enum PathNormalizer {
-    enum Failure: Error, Equatable {
+/// An encoded slash (`%2F`) or backslash (`%5C`) is not a separator and stays encoded;
+/// a raw backslash is refused (some servers read it as a slash). The query is left as
+/// sent. gw applies it to the received target, to a route's rewrite and to a path a
+/// filter sets.
+public enum PathNormalizer {
+    public enum Failure: Error, Equatable, Sendable {
         /// A `%` not followed by two hex digits.
         case badEscape
         /// More `..` segments than segments before them.
         case aboveRoot
+        /// A raw `\` in the path.
+        case backslash
 
-        var message: String {
+        public var message: String {
             switch self {
             case .badEscape: return "malformed percent-encoding in the request path"
             case .aboveRoot: return "the request path climbs above the root (\"..\")"
+            case .backslash: return "a backslash in the request path"
             }
         }
     }
 
     /// `target` normalised, or nil when it already is (most requests: one scan of the
     /// path, no allocation). Only origin-form targets (starting with `/`) are touched.
-    @inline(__always)
-    static func normalize(_ target: String) throws(Failure) -> String? {
+    @inlinable
+    public static func normalize(_ target: String) throws(Failure) -> String? {
         guard needsWork(target.utf8) else { return nil }
         return try normalizeSlowly(target)
     }
 
-    /// An origin-form path with a `%`, two slashes in a row, or a slash followed by a
-    /// dot (a dot segment, or a name such as `.well-known` that the slow path keeps).
-    @inline(__always)
-    private static func needsWork(_ utf8: String.UTF8View) -> Bool {
+    /// An origin-form path with a `%`, a backslash, two slashes in a row, or a slash
+    /// followed by a dot (a dot segment, or a name such as `.well-known` that the slow
+    /// path keeps).
+    @inlinable @inline(__always)
+    static func needsWork(_ utf8: String.UTF8View) -> Bool {
         var bytes = utf8.makeIterator()
         guard bytes.next() == UInt8(ascii: "/") else { return false }
         var previousSlash = true
         while let byte = bytes.next() {
             if byte == UInt8(ascii: "?") { return false }
-            if byte == UInt8(ascii: "%") { return true }
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "\\") { return true }
             if previousSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")) { return true }
             previousSlash = byte == UInt8(ascii: "/")
         }
         return false
     }
 
-    @inline(never)
-    private static func normalizeSlowly(_ target: String) throws(Failure) -> String? {
+    @inline(never) @usableFromInline
+    static func normalizeSlowly(_ target: String) throws(Failure) -> String? {
         let bytes = Array(target.utf8)
         let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
         var out = try bytes.withUnsafeBufferPointer { all throws(Failure) in
@@ -63,6 +69,7 @@ enum PathNormalizer {
         var i = 0
         while i < path.count {
             let byte = path[i]
+            if byte == UInt8(ascii: "\\") { throw .backslash }
             guard byte == UInt8(ascii: "%") else {
                 decoded.append(byte)
                 i += 1
