@@ -121,15 +121,7 @@ final class Exchange {
             return
         }
         // Routed, filtered and forwarded by one path: the normalised one (`PathNormalizer`).
-        var target = received.uri
-        if state.config.normalizePaths {
-            do throws(PathNormalizer.Failure) {
-                if let normalized = try PathNormalizer.normalize(target) { target = normalized }
-            } catch {
-                fail(status: .badRequest, type: "bad_path", message: error.message, close: false)
-                return
-            }
-        }
+        guard let target = normalizedTarget(received.uri, rewritten: false) else { return }
         guard let match = state.routes.match(method: received.method, uri: target, host: scan.host, headers: { received.values($0) })
         else {
             fail(status: .notFound, type: "no_route", message: "no route matches \(received.method.rawValue) \(received.uri)", close: false)
@@ -145,17 +137,10 @@ final class Exchange {
         // other fields takes the general path, which removes those first.
         var uri = target
         if let rewritten = Self.upstreamURI(target, match: match) {
-            uri = rewritten
             // A rewrite template can put back what normalising took out (`/static..` with
             // prefix `/static` and `/files/$1` makes `/files/..`).
-            if state.config.normalizePaths {
-                do throws(PathNormalizer.Failure) {
-                    if let normalized = try PathNormalizer.normalize(rewritten) { uri = normalized }
-                } catch {
-                    fail(status: .badRequest, type: "bad_path", message: "rewritten: " + error.message, close: false)
-                    return
-                }
-            }
+            guard let normalized = normalizedTarget(rewritten, rewritten: true) else { return }
+            uri = normalized
         }
         var requestLines: RequestHeadBytes?
         if scan.connectionListsOthers {
@@ -285,6 +270,18 @@ final class Exchange {
     }
 
     /// The target after the route's rewrite (the query kept), or nil without one.
+    /// `target` as the config has requests routed and forwarded: normalised unless
+    /// `normalize_paths` is off. Nil after answering 400 `bad_path`.
+    private func normalizedTarget(_ target: String, rewritten: Bool) -> String? {
+        guard state.config.normalizePaths else { return target }
+        do throws(PathNormalizer.Failure) {
+            return try PathNormalizer.normalize(target) ?? target
+        } catch {
+            fail(status: .badRequest, type: "bad_path", message: (rewritten ? "rewritten: " : "") + error.message, close: false)
+            return nil
+        }
+    }
+
     private static func upstreamURI(_ uri: String, match: RouteTable.Match) -> String? {
         guard let rewritten = match.route.rewrite(captures: match.captures) else { return nil }
         let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[$0...]) } ?? ""
