@@ -185,7 +185,8 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayPluginSDKTests",
-            dependencies: ["GatewayPluginSDK"]
+            // The rate-limit plugin's bucket table is tested directly here (no host calls).
+            dependencies: ["GatewayPluginSDK", "RateLimitPlugin"]
         ),
         .testTarget(
             name: "PluginHostTests",

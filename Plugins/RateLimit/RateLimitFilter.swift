@@ -10,11 +10,6 @@ import Musl
 final class RateLimiter: FilterFactory {
     let config: RateLimitConfig
 
-    /// Attempts at the compare-and-swap before giving up (a plugin failure). Each lost
-    /// attempt means another request on the same bucket won, so this only runs out
-    /// under pathological contention.
-    static let maxAttempts = 64
-
     init(config: JSONValue, context: ConfigContext) throws {
         self.config = try RateLimitConfig(config, filterName: context.filterName)
     }
@@ -25,15 +20,14 @@ final class RateLimiter: FilterFactory {
         RateLimitFilter(limiter: self)
     }
 
-    /// The shared-store key of the bucket this request is counted in: the route's name,
+    /// The key of the bucket this request is counted in (local table or shared store): the route's name,
     /// a 0x01 byte, the configured prefix, then the keyed part (`c:` and the consumer,
     /// `ip:` and the client address, `h:` and the header's value; nothing when keyed by
     /// route). The last key built on the thread is reused while the route and the keyed
     /// part are the same bytes (one client or consumer sending in a burst): they are
     /// compared where the host keeps them, without a string of either.
-    func bucketKey(_ stream: Stream) -> String {
-        let cache = BucketKeyCache.current
-        return stream.withAttribute(.routeName) { route in bucketKey(stream, route: route, cache) }
+    func bucketKey(_ stream: Stream, _ cache: BucketKeyCache = .current) -> String {
+        stream.withAttribute(.routeName) { route in bucketKey(stream, route: route, cache) }
             ?? bucketKey(stream, route: UnsafeRawBufferPointer(start: nil, count: 0), cache)
     }
 
@@ -56,41 +50,26 @@ final class RateLimiter: FilterFactory {
         }
     }
 
-    /// Admit or refuse one request: read the bucket, decide, and store the new state
-    /// only if nobody changed it meanwhile (compare-and-swap); else read again. Nil
-    /// if the shared store failed.
-    func decide(_ stream: Stream) -> RateDecision? {
-        let key = bucketKey(stream)
+    /// Admit or refuse one request on this process's bucket of its key (`store:
+    /// local`, and `store: shared` when the store is unavailable and
+    /// `on_store_unavailable: local`). The thread's last key keeps its bucket: a
+    /// burst of one client or consumer takes no table lookup.
+    func decide(_ stream: Stream) -> RateDecision {
+        let cache = BucketKeyCache.current
+        let key = bucketKey(stream, cache)
         let limits = config.limits
         let algorithm = config.algorithm
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: limits.count * algorithm.stateWords) { state -> RateDecision? in
-            let bytes = UnsafeMutableRawBufferPointer(state)
-            for _ in 0..<Self.maxAttempts {
-                let condition: SharedKV.Condition
-                if let read = SharedKV.get(key, into: bytes) {
-                    condition = .cas(read.cas)
-                    if read.length != bytes.count { state.initialize(repeating: 0) }
-                } else {
-                    condition = .absent
-                    state.initialize(repeating: 0)
-                }
-                let now = GatewayHost.monotonicNanoseconds()
-                let decision =
-                    algorithm == .gcra
-                    ? GCRA.evaluate(limits, tats: state, now: now) : TokenBucket.evaluate(limits, state: state, now: now)
-                guard decision.admitted else { return decision }
-                do throws(SharedKV.Failure) {
-                    try SharedKV.set(key, UnsafeRawBufferPointer(bytes), condition: condition, ttlMilliseconds: decision.ttlMilliseconds)
-                    return decision
-                } catch .casMismatch {
-                    continue
-                } catch {
-                    PluginLog.warning("rate_limit: the shared store refused a write: \(error)")
-                    return nil
-                }
+        let count = limits.count * algorithm.stateWords
+        let now = GatewayHost.monotonicNanoseconds()
+        var bucket = cache.bucket ?? LocalBuckets.shared.bucket(key, now: now)
+        while true {
+            cache.bucket = bucket
+            let decision = bucket.decide(count: count, now: now) { state in
+                algorithm == .gcra ? GCRA.evaluate(limits, tats: state, now: now) : TokenBucket.evaluate(limits, state: state, now: now)
             }
-            PluginLog.warning("rate_limit: gave up on bucket after \(Self.maxAttempts) concurrent updates")
-            return nil
+            if let decision { return decision }
+            // Retired by a sweep since this thread last used it.
+            bucket = LocalBuckets.shared.bucket(key, now: now)
         }
     }
 }
@@ -115,10 +94,7 @@ final class RateLimitFilter: StreamFilter {
 
     /// Decide on this process's buckets. True: admitted (continue).
     private func decideLocally(_ stream: Stream) -> Bool {
-        // A shared-store failure is a plugin failure (GW_STOP without a reply): the
-        // filter's failure_mode decides between 500 (closed) and letting it pass (open).
-        guard let decision = limiter.decide(stream) else { return false }
-        return apply(decision, stream)
+        apply(limiter.decide(stream), stream)
     }
 
     /// Refuse with 429, or remember the decision for the response headers.
@@ -190,13 +166,13 @@ final class RateLimitFilter: StreamFilter {
 /// The one exported symbol.
 @c(gw_plugin_entry_v1)
 public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaquePointer) -> UnsafePointer<gw_plugin_v1>? {
-    GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [.sharedKV], host: host, handle: handle)
+    GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [], host: host, handle: handle)
 }
 
 /// One thread's last bucket key (`RateLimiter.bucketKey`) and the bytes it was built
 /// from; limiters live as long as the process (plugins are never unloaded), so their
 /// identity is stable.
-private final class BucketKeyCache {
+final class BucketKeyCache {
     /// What the keyed part is; its text goes before the part's bytes.
     enum Tag: UInt8 {
         case route, clientIP, consumer, header
@@ -216,6 +192,8 @@ private final class BucketKeyCache {
     private var route: [UInt8] = []
     private var part: [UInt8] = []
     private var key = ""
+    /// The local bucket of `key`, once looked up (`RateLimiter.decide`).
+    var bucket: LocalBucket?
 
     /// The key of `route` and `part`: the last one if they are the same as last time.
     func key(limiter: ObjectIdentifier, route: UnsafeRawBufferPointer, prefix: String, tag: Tag, part: UnsafeRawBufferPointer) -> String {
@@ -232,6 +210,7 @@ private final class BucketKeyCache {
         self.part.removeAll(keepingCapacity: true)
         self.part.append(contentsOf: part)
         key = joined
+        bucket = nil
         return joined
     }
 

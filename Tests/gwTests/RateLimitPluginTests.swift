@@ -7,7 +7,7 @@ import Testing
 
 extension EndToEnd {
     /// The built-in `rate_limit` filter (libgw_rate_limit.so). Buckets live in the
-    /// host's shared store and are keyed by route name, so every test uses its own route.
+    /// plugin's process-wide table and are keyed by route name, so every test uses its own route.
     @Suite struct RateLimitPlugin {
         static func yaml(_ upstreamPort: Int, route: String, config: String) -> String {
             gatewayYAML(upstreamPort: upstreamPort, routes: proxyRoute(name: route, filters: "[{plugin: rate_limit, config: \(config)}]"))

@@ -1,0 +1,92 @@
+import Synchronization
+
+/// One bucket of `store: local`: the limits' state words, decided on and updated
+/// under the bucket's own lock, so requests of different buckets never wait for each
+/// other and a decision is always made on the exact state it changes (N concurrent
+/// requests against a budget of B admit exactly min(N, B)).
+final class LocalBucket: Sendable {
+    struct State {
+        /// All zeros is a bucket nobody has used (both algorithms read it as full).
+        var words: [UInt64] = []
+        /// When every budget is full again (host monotonic ns): from then on the
+        /// bucket is the same as no bucket, and a sweep may drop it.
+        var expiresAt: UInt64
+        /// Dropped from the table by a sweep: a thread that still holds it looks it up
+        /// again (the check and the sweep take this lock, so no admission is lost).
+        var retired = false
+    }
+
+    private let state: Mutex<State>
+
+    init(now: UInt64) {
+        state = Mutex(State(expiresAt: now))
+    }
+
+    /// Decide one request with `evaluate` on the bucket's words (`count` of them;
+    /// zeroed first if the bucket held another shape, as after a reload that changed
+    /// the limits). Nil if the bucket was retired.
+    @inline(__always)
+    func decide(
+        count: Int, now: UInt64, _ evaluate: (UnsafeMutableBufferPointer<UInt64>) -> RateDecision
+    ) -> RateDecision? {
+        state.withLock { s -> RateDecision? in
+            if s.retired { return nil }
+            if s.words.count != count { s.words = [UInt64](repeating: 0, count: count) }
+            let decision = s.words.withUnsafeMutableBufferPointer { evaluate($0) }
+            if decision.admitted { s.expiresAt = max(s.expiresAt, now &+ decision.ttlMilliseconds &* 1_000_000) }
+            return decision
+        }
+    }
+
+    /// Retire the bucket if it has expired by `now`: true if it was.
+    func retireIfExpired(now: UInt64) -> Bool {
+        state.withLock { s in
+            guard s.expiresAt <= now else { return false }
+            s.retired = true
+            return true
+        }
+    }
+}
+
+/// The process's `store: local` buckets by key (`RateLimiter.bucketKey`), for every
+/// rate_limit filter of every route: buckets outlive reloads (the plugin is never
+/// unloaded) and one `bucket_prefix` shares a bucket across routes' filters as the key
+/// says. Sharded by key hash, each shard behind its own lock; only a thread whose last
+/// key differs comes here (`BucketKeyCache` keeps the last key's bucket).
+final class LocalBuckets: Sendable {
+    static let shared = LocalBuckets()
+
+    /// Inserts into a shard between two sweeps of its expired buckets.
+    static let sweepEvery = 1024
+
+    private final class Shard: Sendable {
+        struct Table {
+            var buckets: [String: LocalBucket] = [:]
+            var insertsSinceSweep = 0
+        }
+        let table = Mutex(Table())
+    }
+
+    private let shards: [Shard] = (0..<16).map { _ in Shard() }
+
+    /// The bucket of `key`, made if there is none.
+    func bucket(_ key: String, now: UInt64) -> LocalBucket {
+        let shard = shards[Int(truncatingIfNeeded: UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        return shard.table.withLock { t in
+            if let found = t.buckets[key] { return found }
+            t.insertsSinceSweep += 1
+            if t.insertsSinceSweep >= Self.sweepEvery {
+                t.insertsSinceSweep = 0
+                t.buckets = t.buckets.filter { !$0.value.retireIfExpired(now: now) }
+            }
+            let made = LocalBucket(now: now)
+            t.buckets[key] = made
+            return made
+        }
+    }
+
+    /// Buckets held now (for tests).
+    var count: Int {
+        shards.reduce(0) { sum, shard in sum + shard.table.withLock { $0.buckets.count } }
+    }
+}

@@ -1,0 +1,92 @@
+import Testing
+
+@testable import RateLimitPlugin
+
+/// `store: local`'s bucket table, driven with explicit clock values.
+@Suite struct LocalBucketsTests {
+    static let second: UInt64 = 1_000_000_000
+
+    /// `requests` per `per` seconds, burst `requests`.
+    static func limit(_ requests: Int, perSeconds: UInt64) -> RateLimitConfig.Limit {
+        let interval = perSeconds * second / UInt64(requests)
+        return RateLimitConfig.Limit(
+            requests: requests, per: "\(perSeconds)s", burst: requests, interval: interval,
+            tolerance: UInt64(requests) * interval, refusalBody: "")
+    }
+
+    static func decide(_ bucket: LocalBucket, _ limits: [RateLimitConfig.Limit], now: UInt64) -> RateDecision? {
+        bucket.decide(count: limits.count, now: now) { GCRA.evaluate(limits, tats: $0, now: now) }
+    }
+
+    @Test func threadsSharingABucketAdmitExactlyTheBudget() async {
+        let table = LocalBuckets()
+        let limits = [Self.limit(1000, perSeconds: 3600)]
+        let now = 5 * Self.second
+        // 8 tasks × 400 decisions on one key, each task looking the bucket up itself.
+        let admitted = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var admitted = 0
+                    for _ in 0..<400 where Self.decide(table.bucket("route\u{1}c:alice", now: now), limits, now: now)?.admitted == true {
+                        admitted += 1
+                    }
+                    return admitted
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(admitted == 1000)
+        #expect(table.count == 1)
+    }
+
+    @Test func aBucketOfAnotherShapeStartsFull() {
+        let table = LocalBuckets()
+        let bucket = table.bucket("k", now: 1)
+        let one = [Self.limit(2, perSeconds: 60)]
+        #expect(Self.decide(bucket, one, now: 1)?.remaining == 1)
+        // A reload that adds a limit: the state is read as new, not as the old words.
+        let two = [Self.limit(2, perSeconds: 60), Self.limit(10, perSeconds: 3600)]
+        let decision = Self.decide(bucket, two, now: 2)
+        #expect(decision?.admitted == true)
+        #expect(decision?.remaining == 1)
+    }
+
+    @Test func expiredBucketsAreSweptAndAHolderLooksItsKeyUpAgain() throws {
+        let table = LocalBuckets()
+        let limits = [Self.limit(3, perSeconds: 60)]
+        let held = table.bucket("held", now: Self.second)
+        #expect(Self.decide(held, limits, now: Self.second)?.remaining == 2)
+        // A bucket in use is not swept while its budget is not full again.
+        let keys = 16 * LocalBuckets.sweepEvery * 2
+        for i in 0..<keys { _ = Self.decide(table.bucket("k\(i)", now: 2 * Self.second), limits, now: 2 * Self.second) }
+        #expect(Self.decide(held, limits, now: 2 * Self.second)?.remaining == 1)
+        #expect(table.count == keys + 1)
+
+        // A minute later every budget is full: the next inserts sweep the shards.
+        let later = 200 * Self.second
+        for i in 0..<keys { _ = Self.decide(table.bucket("n\(i)", now: later), limits, now: later) }
+        #expect(table.count < keys + keys / 2, "\(table.count) buckets held")
+        // The held bucket was swept (it was idle; every shard had ~2,048 inserts, a
+        // sweep per 1,024): deciding on it says so, and a fresh lookup gives a full budget.
+        #expect(Self.decide(held, limits, now: later) == nil)
+        let again = table.bucket("held", now: later)
+        #expect(again !== held)
+        #expect(Self.decide(again, limits, now: later)?.remaining == 2)
+    }
+
+    @Test func aSweepKeepsBucketsWhoseBudgetIsStillSpent() {
+        let table = LocalBuckets()
+        let limits = [Self.limit(3, perSeconds: 3600)]
+        let now = Self.second
+        for i in 0..<(16 * LocalBuckets.sweepEvery * 2) {
+            let bucket = table.bucket("busy\(i)", now: now)
+            #expect(Self.decide(bucket, limits, now: now)?.admitted == true)
+        }
+        let count = table.count
+        // Ten minutes later every budget still has a request out: nothing is dropped.
+        let later = now + 600 * Self.second
+        for i in 0..<(16 * LocalBuckets.sweepEvery * 2) { _ = Self.decide(table.bucket("new\(i)", now: later), limits, now: later) }
+        #expect(table.count >= count)
+        #expect(Self.decide(table.bucket("busy7", now: later), limits, now: later)?.remaining == 1)
+    }
+}
