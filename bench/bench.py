@@ -40,6 +40,7 @@ PORTS = {
     "stream": 19002,          # python asyncio upstream: /stream/sse, /stream/upload
     "nginx": 19101,           # nginx reverse proxy, 1 worker
     "nginx-fwd": 19103,       # the same, also doing gw's default per-request header work (a reference row)
+    "nginx-chain": 19104,     # nginx-fwd plus the chain's work in nginx's terms (a reference row)
     "haproxy": 19201,         # HAProxy, nbthread 1
     "nio-floor": 19401,       # gw-nio-floor: SwiftNIO forwarding bytes 1:1, no HTTP (a reference row)
     "gw": 19301, "gw.admin": 19302,
@@ -58,14 +59,17 @@ assert len(BODY) == 100
 API_KEY = "gwbench-0123456789abcdef0123456789abcdef"
 AUTH_HEADER = ("Authorization", "Bearer " + API_KEY)
 
-ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "haproxy", "nio-floor", "direct"]
-DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "haproxy", "nio-floor"]
+ALL_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "nginx-chain", "haproxy", "nio-floor", "direct"]
+DEFAULT_CONTENDERS = ["gw", "gw-chain", "nginx", "nginx-fwd", "nginx-chain", "haproxy", "nio-floor"]
+# Load-test-only reference rows (not in the streaming or memory parts).
+LOAD_ONLY = ("nio-floor", "nginx-fwd", "nginx-chain")
 REFERENCE = "nginx"
 LABELS = {
     "gw": "gw (no filters)",
     "gw-chain": "gw + 3 filters",
     "nginx": "nginx proxy (1 worker)",
     "nginx-fwd": "nginx + gw's default headers",
+    "nginx-chain": "nginx + those + key, limit, header",
     "haproxy": "HAProxy (nbthread 1)",
     "nio-floor": "SwiftNIO floor (bytes 1:1, no HTTP)",
     "direct": "upstream direct (no proxy)",
@@ -619,14 +623,36 @@ NGINX_FORWARDING = """
             add_header X-Request-Id $gw_request_id always;"""
 
 
-def nginx_proxy_conf(tmp, name, port, keepalive, worker_connections, forwarding=False):
+# The bench's three-filter chain in nginx's terms, on top of NGINX_FORWARDING (gw-chain does both), for the
+# "nginx-chain" reference row: the API key checked (401 without it) and removed before the request goes
+# upstream, a per-consumer request limit that never trips (limit_req, 1,000,000 r/s), and the response
+# headers gw-chain adds (x-bench-transform; rate_limit's three RateLimit fields, here with fixed values, since
+# limit_req does not report them).
+NGINX_CHAIN_HTTP = f"""
+    map_hash_bucket_size 128;
+    map $http_authorization $gw_consumer {{
+        "Bearer {API_KEY}" bench;
+        default "";
+    }}
+    limit_req_zone $gw_consumer zone=gwbench:1m rate=1000000r/s;"""
+NGINX_CHAIN = """
+            if ($gw_consumer = "") { return 401; }
+            limit_req zone=gwbench burst=100000 nodelay;
+            proxy_set_header Authorization "";
+            add_header RateLimit-Limit 1000000;
+            add_header RateLimit-Remaining 999999;
+            add_header RateLimit-Reset 1;
+            add_header x-bench-transform 1;"""
+
+
+def nginx_proxy_conf(tmp, name, port, keepalive, worker_connections, forwarding=False, chain=False):
     return f"""worker_processes 1;
 daemon off;
 pid {tmp}/run/{name}.pid;
 error_log {tmp}/logs/{name}-error.log warn;
 events {{ worker_connections {worker_connections}; }}
 http {{
-{nginx_http_preamble(tmp)}{NGINX_FORWARDING_MAP if forwarding else ""}
+{nginx_http_preamble(tmp)}{NGINX_CHAIN_HTTP if chain else ""}{NGINX_FORWARDING_MAP if forwarding or chain else ""}
     upstream backend {{
         server {HOST}:{PORTS['upstream']};
         keepalive {keepalive};
@@ -643,7 +669,7 @@ http {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_max_temp_file_size 0;{NGINX_FORWARDING if forwarding else ""}
+            proxy_max_temp_file_size 0;{NGINX_FORWARDING if forwarding or chain else ""}{NGINX_CHAIN if chain else ""}
         }}
         location /stream/ {{
             proxy_pass http://stream_backend;
@@ -970,10 +996,10 @@ class Bench:
     def haproxy_maxconn(self, idle=0):
         return max(256, min(max(8000, idle + 500), (self.fd_limit - 200) // 2))
 
-    def start_nginx(self, name, port, idle=0, forwarding=False):
+    def start_nginx(self, name, port, idle=0, forwarding=False, chain=False):
         keepalive = max(512, 2 * max(self.args.conns))   # >= connections: no upstream connection churn
         conf = self.write(f"{name}.conf", nginx_proxy_conf(self.tmp, name, port, keepalive, self.nginx_worker_connections(idle),
-                                                           forwarding=forwarding))
+                                                           forwarding=forwarding, chain=chain))
         return Server(name, [self.nginx, "-p", os.path.join(self.tmp, "nginx-tmp"), "-e",
                              os.path.join(self.logdir, f"{name}-stderr.log"), "-c", conf],
                       port, self.cpu_proxy, self.logdir).start()
@@ -1050,6 +1076,8 @@ class Bench:
             return self.start_nginx("nginx-proxy", PORTS["nginx"])
         if c == "nginx-fwd":
             return self.start_nginx("nginx-fwd", PORTS["nginx-fwd"], forwarding=True)
+        if c == "nginx-chain":
+            return self.start_nginx("nginx-chain", PORTS["nginx-chain"], chain=True)
         if c == "haproxy":
             return self.start_haproxy("haproxy", PORTS["haproxy"])
         if c == "nio-floor":
@@ -1230,8 +1258,9 @@ class Bench:
     def stream_targets(self):
         t = [("direct", None)]
         for c in self.contenders:
-            # The floor forwards to the load upstream only (it has no routes); nginx-fwd is a load row only.
-            if c not in ("direct", "nio-floor", "nginx-fwd"):
+            # The floor forwards to the load upstream only (it has no routes); the nginx-fwd and nginx-chain
+            # reference rows are load rows only.
+            if c != "direct" and c not in LOAD_ONLY:
                 t.append((c, self.servers[c]))
         return t
 

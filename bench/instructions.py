@@ -45,7 +45,8 @@ def parse_args(argv):
     p.add_argument("--conns", type=int, default=16, help="keep-alive connections")
     p.add_argument("--only", default="gw,gw-chain",
                    help="cases: gw, gw-chain, nio-floor (SwiftNIO forwarding bytes 1:1, the bench's reference row), "
-                        "nginx (the bench's nginx proxy), nginx-fwd (the same doing gw's default header work)")
+                        "nginx (the bench's nginx proxy), nginx-fwd (the same doing gw's default header work), "
+                        "nginx-chain (nginx-fwd plus the chain's work in nginx's terms)")
     p.add_argument("--top", type=int, default=0, help="list the N costliest functions (inclusive Ir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (callgrind.out files)")
     p.add_argument("--cache-sim", action="store_true",
@@ -204,9 +205,9 @@ def measure(case, args, tmp, logdir):
         if not os.path.exists(floor):
             raise bench.BenchError(f"gw-nio-floor not found next to {args.gw_bin}")
         command = [floor, str(port), str(bench.PORTS["upstream"])]
-    elif case in ("nginx", "nginx-fwd"):
+    elif case in ("nginx", "nginx-fwd", "nginx-chain"):
         # The bench's nginx proxy in one process (no master), so callgrind sees the worker's work.
-        text = bench.nginx_proxy_conf(tmp, case, port, 512, 8192, forwarding=case == "nginx-fwd")
+        text = bench.nginx_proxy_conf(tmp, case, port, 512, 8192, forwarding=case == "nginx-fwd", chain=case == "nginx-chain")
         text = text.replace("daemon off;", "daemon off;\nmaster_process off;", 1)
         cfg = os.path.join(tmp, "conf", f"{case}.conf")
         with open(cfg, "w") as f:
