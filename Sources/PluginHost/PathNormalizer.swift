@@ -16,12 +16,17 @@ public enum PathNormalizer {
         case aboveRoot
         /// A raw `\` in the path.
         case backslash
+        /// A `.` or `..` segment with parameters (`..;x`, `.;x`, also with `;` as `%3B`):
+        /// servlet containers (Tomcat, Jetty) strip the parameters and resolve the dot
+        /// segment, so `/public/..;/admin` is `/admin` to them.
+        case dotSegmentParameters
 
         public var message: String {
             switch self {
             case .badEscape: return "malformed percent-encoding in the request path"
             case .aboveRoot: return "the request path climbs above the root (\"..\")"
             case .backslash: return "a backslash in the request path"
+            case .dotSegmentParameters: return "a dot segment with parameters (\"..;\") in the request path"
             }
         }
     }
@@ -90,6 +95,7 @@ public enum PathNormalizer {
         var segments: [ArraySlice<UInt8>] = []
         var endsWithSlash = decoded.last == UInt8(ascii: "/")
         for segment in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            if isDotSegmentWithParameters(segment) { throw .dotSegmentParameters }
             if segment.elementsEqual([UInt8(ascii: ".")]) {
                 endsWithSlash = true
             } else if segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
@@ -109,6 +115,15 @@ public enum PathNormalizer {
         }
         if endsWithSlash && !segments.isEmpty { out.append(UInt8(ascii: "/")) }
         return out
+    }
+
+    /// `.` or `..` followed by `;` or `%3B` (escapes are upper-cased by then).
+    private static func isDotSegmentWithParameters(_ segment: ArraySlice<UInt8>) -> Bool {
+        var rest = segment[...]
+        guard rest.first == UInt8(ascii: ".") else { return false }
+        rest = rest.dropFirst()
+        if rest.first == UInt8(ascii: ".") { rest = rest.dropFirst() }
+        return rest.first == UInt8(ascii: ";") || rest.starts(with: [UInt8(ascii: "%"), UInt8(ascii: "3"), UInt8(ascii: "B")])
     }
 
     /// RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~".

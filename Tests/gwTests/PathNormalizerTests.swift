@@ -14,6 +14,8 @@ import Testing
         ("/a///b//", "/a/b/"), ("/%61dmin/%7Euser", "/admin/~user"), ("/a/%2e%2e/admin", "/admin"), ("/a/%2E./b", "/b"),
         ("/a/%2f/%5c", "/a/%2F/%5C"), ("/a/../b?q=/../%2e", "/b?q=/../%2e"), ("/..a/../b", "/b"), ("/a/..", "/"),
         ("//", "/"), ("/./", "/"),
+        // Parameters on other segments, and dots that are not a whole dot segment, are ordinary.
+        ("/a;v=1/b", nil), ("/a/...;x/b", nil), ("/a/x..;/b", nil), ("/a/;/b", nil),
     ] as [(String, String?)])
     func paths(_ target: String, _ expected: String?) throws {
         #expect(try PathNormalizer.normalize(target) == expected)
@@ -23,6 +25,9 @@ import Testing
         ("/..", PathNormalizer.Failure.aboveRoot), ("/a/../../b", .aboveRoot), ("/%2e%2e/etc/passwd", .aboveRoot),
         ("/a%zz", .badEscape), ("/a%2", .badEscape), ("/a%", .badEscape), ("/a%2?x", .badEscape),
         ("/public\\..\\admin", .backslash), ("/a\\b", .backslash),
+        ("/public/..;/admin", .dotSegmentParameters), ("/public/..;jsessionid=x/admin", .dotSegmentParameters),
+        ("/a/.;x/b", .dotSegmentParameters), ("/a/%2e%2e;/b", .dotSegmentParameters), ("/a/..%3b/b", .dotSegmentParameters),
+        ("/a/.%3B/b", .dotSegmentParameters), ("/..;", .dotSegmentParameters),
     ])
     func refused(_ target: String, _ failure: PathNormalizer.Failure) {
         #expect(throws: failure) { try PathNormalizer.normalize(target) }
@@ -102,6 +107,11 @@ import Testing
             let escape = try await gw.send(.GET, "/a%zz")
             #expect(escape.status == .badRequest)
             #expect(escape.errorType == "bad_path")
+            // A servlet container reads `..;` as `..`: refused, not routed by `/public`.
+            let parameters = try await gw.send(.GET, "/public/..;/admin/keys")
+            #expect(parameters.status == .badRequest)
+            #expect(parameters.errorType == "bad_path")
+            #expect(parameters.text.contains("dot segment with parameters"), "\(parameters.text)")
             #expect(upstream.requestCount == 1)
         }
     }
