@@ -58,7 +58,7 @@ extension FilterChainRun {
             var path = value
             if normalizesPaths {
                 do throws(PathNormalizer.Failure) {
-                    if let normalized = try PathNormalizer.normalize(value) { path = normalized }
+                    if let normalized = try PathNormalizer.normalize(value, encodedSlashes: encodedSlashes) { path = normalized }
                 } catch {
                     return GW_E_BAD_ARGUMENT
                 }

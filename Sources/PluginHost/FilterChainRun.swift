@@ -131,8 +131,9 @@ public final class FilterChainRun {
     /// Largest body a filter may hold (GW_BUFFER, pauses) before the stream fails.
     public let bufferLimit: Int
     /// A path a filter sets is normalised as the received one was (`PathNormalizer`;
-    /// the config's `normalize_paths`).
+    /// the config's `normalize_paths` and `encoded_slashes`).
     public var normalizesPaths = true
+    public var encodedSlashes = PathNormalizer.EncodedSlashes.keep
     let services: HostServices
 
     /// Each filter's instance (`filter_new`), by chain index. Raw memory: an array of

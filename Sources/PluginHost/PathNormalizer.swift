@@ -9,6 +9,17 @@
 /// sent. gw applies it to the received target, to a route's rewrite and to a path a
 /// filter sets.
 public enum PathNormalizer {
+    /// What an encoded slash (`%2F`) or backslash (`%5C`) in a path gets (`encoded_slashes`).
+    public enum EncodedSlashes: String, Sendable, CaseIterable {
+        /// Left encoded, not a separator (the default): APIs that carry `a%2Fb` in a
+        /// segment keep working.
+        case keep
+        /// 400 `bad_path`: for upstreams that decode `%2F` into a separator (Tomcat with
+        /// `ALLOW_ENCODED_SLASH`, some proxies), which would otherwise see a path the
+        /// routes did not.
+        case reject
+    }
+
     public enum Failure: Error, Equatable, Sendable {
         /// A `%` not followed by two hex digits.
         case badEscape
@@ -16,6 +27,8 @@ public enum PathNormalizer {
         case aboveRoot
         /// A raw `\` in the path.
         case backslash
+        /// `%2F` or `%5C` with `encoded_slashes: reject`.
+        case encodedSlash
         /// A `.` or `..` segment with parameters (`..;x`, `.;x`, also with `;` as `%3B`):
         /// servlet containers (Tomcat, Jetty) strip the parameters and resolve the dot
         /// segment, so `/public/..;/admin` is `/admin` to them.
@@ -26,6 +39,7 @@ public enum PathNormalizer {
             case .badEscape: return "malformed percent-encoding in the request path"
             case .aboveRoot: return "the request path climbs above the root (\"..\")"
             case .backslash: return "a backslash in the request path"
+            case .encodedSlash: return "an encoded slash (%2F or %5C) in the request path"
             case .dotSegmentParameters: return "a dot segment with parameters (\"..;\") in the request path"
             }
         }
@@ -34,9 +48,9 @@ public enum PathNormalizer {
     /// `target` normalised, or nil when it already is (most requests: one scan of the
     /// path, no allocation). Only origin-form targets (starting with `/`) are touched.
     @inlinable
-    public static func normalize(_ target: String) throws(Failure) -> String? {
+    public static func normalize(_ target: String, encodedSlashes: EncodedSlashes = .keep) throws(Failure) -> String? {
         guard needsWork(target.utf8) else { return nil }
-        return try normalizeSlowly(target)
+        return try normalizeSlowly(target, encodedSlashes: encodedSlashes)
     }
 
     /// An origin-form path with a `%`, a backslash, two slashes in a row, or a slash
@@ -57,17 +71,17 @@ public enum PathNormalizer {
     }
 
     @inline(never) @usableFromInline
-    static func normalizeSlowly(_ target: String) throws(Failure) -> String? {
+    static func normalizeSlowly(_ target: String, encodedSlashes: EncodedSlashes) throws(Failure) -> String? {
         let bytes = Array(target.utf8)
         let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
         var out = try bytes.withUnsafeBufferPointer { all throws(Failure) in
-            try normalizedPath(UnsafeBufferPointer(rebasing: all[..<pathEnd]))
+            try normalizedPath(UnsafeBufferPointer(rebasing: all[..<pathEnd]), encodedSlashes: encodedSlashes)
         }
         out.append(contentsOf: bytes[pathEnd...])
         return out == bytes ? nil : String(decoding: out, as: UTF8.self)
     }
 
-    private static func normalizedPath(_ path: UnsafeBufferPointer<UInt8>) throws(Failure) -> [UInt8] {
+    private static func normalizedPath(_ path: UnsafeBufferPointer<UInt8>, encodedSlashes: EncodedSlashes) throws(Failure) -> [UInt8] {
         // 1. Decode what never needed encoding; upper-case the hex of what stays encoded.
         var decoded: [UInt8] = []
         decoded.reserveCapacity(path.count)
@@ -82,6 +96,7 @@ public enum PathNormalizer {
             }
             guard i + 2 < path.count, let high = hexDigitValue(path[i + 1]), let low = hexDigitValue(path[i + 2]) else { throw .badEscape }
             let value = high << 4 | low
+            if encodedSlashes == .reject && (value == UInt8(ascii: "/") || value == UInt8(ascii: "\\")) { throw .encodedSlash }
             if isUnreserved(value) {
                 decoded.append(value)
             } else {

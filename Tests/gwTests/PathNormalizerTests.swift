@@ -33,6 +33,53 @@ import Testing
         #expect(throws: failure) { try PathNormalizer.normalize(target) }
     }
 
+    @Test func encodedSlashesAreKeptOrRefused() throws {
+        #expect(try PathNormalizer.normalize("/a%2fb/%5c") == "/a%2Fb/%5C")
+        for target in ["/public/..%2Fadmin", "/a%2fb", "/a/%5C/b", "/a/%5c"] {
+            #expect(throws: PathNormalizer.Failure.encodedSlash, "\(target)") {
+                try PathNormalizer.normalize(target, encodedSlashes: .reject)
+            }
+        }
+        // Only in the path: the query is left as sent.
+        #expect(try PathNormalizer.normalize("/a/./b?next=%2Fhome", encodedSlashes: .reject) == "/a/b?next=%2Fhome")
+        #expect(try PathNormalizer.normalize("/a?next=%2F", encodedSlashes: .reject) == nil)
+    }
+
+    @Test func encodedSlashesRejectedEndToEnd() async throws {
+        let yaml = { (port: Int) in Self.yaml(port) + "\nencoded_slashes: reject\n" }
+        #expect(try ConfigLoader.parse(yaml(1), file: "t.yaml").encodedSlashes == .reject)
+        try await withProxy(.echo, yaml: yaml) { upstream, gw in
+            let refused = try await gw.send(.GET, "/public/..%2Fadmin/keys")
+            #expect(refused.status == .badRequest)
+            #expect(refused.errorType == "bad_path")
+            #expect(refused.text.contains("encoded slash"), "\(refused.text)")
+            let plain = try await gw.send(.GET, "/public/a?next=%2Fhome")
+            #expect(plain.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/public/a?next=%2Fhome")
+            #expect(upstream.requestCount == 1)
+            // A filter's path with one is refused too (GW_E_BAD_ARGUMENT; transform keeps the path).
+            let filtered = try await gw.send(.GET, "/w/a")
+            #expect(filtered.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/w/a")
+        }
+        // Kept by default: the filter's path goes upstream with its escape.
+        try await withProxy(.echo, yaml: { Self.yaml($0) }) { upstream, gw in
+            let kept = try await gw.send(.GET, "/w/a")
+            #expect(kept.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/a%2Fz")
+        }
+    }
+
+    @Test func anUnknownEncodedSlashesValueIsNamed() {
+        let text = Self.yaml(1) + "\nencoded_slashes: decode\n"
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("encoded_slashes") }! + 1
+        #expect {
+            try ConfigLoader.parse(text, file: "t.yaml")
+        } throws: { error in
+            "\(error)".contains("t.yaml:\(line): encoded_slashes: unknown value \"decode\" (expected one of: keep, reject)")
+        }
+    }
+
     static func yaml(_ port: Int, normalize: Bool? = nil) -> String {
         gatewayYAML(upstreamPort: port, routes: """
               - name: admin
@@ -54,6 +101,10 @@ import Testing
                 match: {prefix: "/u/"}
                 upstream: up
                 filters: [{plugin: transform, config: {request: {path: {regex: "^/u/(.*)$", replace: "/$1/../.."}}}}]
+              - name: encoding
+                match: {prefix: "/w/"}
+                upstream: up
+                filters: [{plugin: transform, config: {request: {path: {regex: "^/w/(.*)$", replace: "/$1%2Fz"}}}}]
               - name: public
                 match: {prefix: "/"}
                 upstream: up

@@ -1,4 +1,5 @@
 import NIOCore
+import PluginHost
 import Yams
 
 #if canImport(Glibc)
@@ -45,7 +46,7 @@ enum ConfigLoader {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes", "ai", "shared_store", "normalize_paths"]
+    private static let rootKeys: Set = ["version", "listeners", "admin", "demo_upstream", "plugins", "limits", "timeouts", "upstreams", "routes", "ai", "shared_store", "normalize_paths", "encoded_slashes"]
 
     private static func decodeRoot(_ node: Node, _ r: YAMLReader, _ config: inout GatewayConfig) {
         guard let root = r.mapping(node, "", allowed: rootKeys) else { return }
@@ -87,6 +88,15 @@ enum ConfigLoader {
                     if let upstream = decodeUpstream(name, v, "upstreams.\(name)", r) { config.upstreams[name] = upstream }
                 }
             case "normalize_paths": if let on = r.bool(value, "normalize_paths") { config.normalizePaths = on }
+            case "encoded_slashes":
+                if let text = r.string(value, "encoded_slashes") {
+                    if let choice = PathNormalizer.EncodedSlashes(rawValue: text) {
+                        config.encodedSlashes = choice
+                    } else {
+                        let all = PathNormalizer.EncodedSlashes.allCases.map(\.rawValue).joined(separator: ", ")
+                        r.issue(value, "encoded_slashes", "unknown value \"\(text)\" (expected one of: \(all))")
+                    }
+                }
             case "ai": config.ai = decodeAI(value, r, source: config.source)
             case "shared_store": config.sharedStore = decodeSharedStore(value, r)
             case "routes":

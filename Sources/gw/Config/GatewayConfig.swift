@@ -1,4 +1,5 @@
 import NIOCore
+import PluginHost
 
 /// The gateway's configuration, decoded from one YAML file and validated.
 /// Plain values; compiled into routing tables and filter chains by `GatewayState`.
@@ -132,6 +133,8 @@ struct GatewayConfig: Sendable {
     var demoUpstream: (host: String, port: Int)?
     /// Route and forward by the normalised path (`PathNormalizer`).
     var normalizePaths = true
+    /// `%2F` / `%5C` in a path: kept encoded or refused (with `normalize_paths`).
+    var encodedSlashes = PathNormalizer.EncodedSlashes.keep
     var pluginPath: [String] = []
     var limits = Limits()
     var timeouts = Timeouts()

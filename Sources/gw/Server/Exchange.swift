@@ -183,6 +183,7 @@ final class Exchange {
             }
             run.delegate = self
             if !state.config.normalizePaths { run.normalizesPaths = false }
+            if state.config.encodedSlashes != .keep { run.encodedSlashes = state.config.encodedSlashes }
             self.run = run
             // The run's copy is now the only one: filters change it without a copy.
             requestHead = Self.noHead
@@ -275,7 +276,7 @@ final class Exchange {
     private func normalizedTarget(_ target: String, rewritten: Bool) -> String? {
         guard state.config.normalizePaths else { return target }
         do throws(PathNormalizer.Failure) {
-            return try PathNormalizer.normalize(target) ?? target
+            return try PathNormalizer.normalize(target, encodedSlashes: state.config.encodedSlashes) ?? target
         } catch {
             fail(status: .badRequest, type: "bad_path", message: (rewritten ? "rewritten: " : "") + error.message, close: false)
             return nil
