@@ -167,6 +167,34 @@ import Testing
         }
     }
 
+    /// A forward-proxy request line (`GET http://host/path`, RFC 9112 §3.2.2) is routed,
+    /// filtered and forwarded by its origin form, normalised like any other path.
+    @Test func absoluteFormTargetsAreTakenAsTheirOriginForm() async throws {
+        try await withProxy(.echo, yaml: { Self.yaml($0) }) { upstream, gw in
+            let sneaky = try await gw.send(.GET, "http://127.0.0.1/public/../admin/keys")
+            #expect(sneaky.status == .forbidden)
+            #expect(sneaky.text == "admin route")
+            let plain = try await gw.send(.GET, "HTTP://127.0.0.1/public/x?q=1")
+            #expect(plain.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/public/x?q=1")
+            let bare = try await gw.send(.GET, "http://127.0.0.1?q=1")
+            #expect(bare.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/?q=1")
+            #expect(upstream.requestCount == 2)
+
+            // The authority must be the Host the request carries.
+            let other = try await gw.send(.GET, "http://evil.test/public/x")
+            #expect(other.status == .badRequest)
+            #expect(other.errorType == "bad_host")
+            for target in ["http://user@127.0.0.1/x", "http:///x", "https://a,b/x"] {
+                let bad = try await gw.send(.GET, target)
+                #expect(bad.status == .badRequest, "\(target)")
+                #expect(bad.errorType == "bad_target", "\(target)")
+            }
+            #expect(upstream.requestCount == 2)
+        }
+    }
+
     @Test func normalisationCanBeTurnedOff() async throws {
         #expect(try ConfigLoader.parse(Self.yaml(1, normalize: false), file: "t.yaml").normalizePaths == false)
         try await withProxy(.echo, yaml: { Self.yaml($0, normalize: false) }) { upstream, gw in

@@ -203,3 +203,47 @@ extension RequestHeadScan {
         return port <= 65535
     }
 }
+
+/// A request target in absolute form (RFC 9112 §3.2.2), `http://authority/path?query`:
+/// what a client that takes gw for a forward proxy sends. gw routes, filters and
+/// forwards it by its origin form.
+struct AbsoluteTarget {
+    /// host[:port], as sent.
+    let authority: String
+    /// The path and query: `/` when the target has none.
+    let originForm: String
+
+    /// Whether `target` starts with `http://` or `https://` (any case).
+    static func isAbsolute(_ target: String) -> Bool {
+        var bytes = target.utf8.makeIterator()
+        for expected in "http".utf8 {
+            guard let byte = bytes.next(), byte | 0x20 == expected else { return false }
+        }
+        var next = bytes.next()
+        if next.map({ $0 | 0x20 }) == UInt8(ascii: "s") { next = bytes.next() }
+        return next == UInt8(ascii: ":") && bytes.next() == UInt8(ascii: "/") && bytes.next() == UInt8(ascii: "/")
+    }
+
+    /// The parts of an absolute target (`isAbsolute`), or a reason to answer 400: an
+    /// authority that is empty, has userinfo or is not a host[:port].
+    static func parse(_ target: String) -> Result<AbsoluteTarget, AbsoluteTargetProblem> {
+        let utf8 = Array(target.utf8)
+        guard let slashes = utf8.firstIndex(of: UInt8(ascii: "/")) else { return .failure(.init("malformed absolute-form target")) }
+        let start = slashes + 2
+        let end = utf8[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? utf8.count
+        let authority = utf8[start..<end]
+        let valid = !authority.isEmpty && authority.withUnsafeBytes { RequestHeadScan.isValidHost($0) }
+        guard valid else {
+            return .failure(.init("the target's authority \"\(String(decoding: authority, as: UTF8.self))\" is not a host[:port]"))
+        }
+        var rest = String(decoding: utf8[end...], as: UTF8.self)
+        if rest.utf8.first == UInt8(ascii: "#") { return .failure(.init("a fragment in the request target")) }
+        if rest.isEmpty || rest.utf8.first == UInt8(ascii: "?") { rest = "/" + rest }
+        return .success(AbsoluteTarget(authority: String(decoding: authority, as: UTF8.self), originForm: rest))
+    }
+}
+
+struct AbsoluteTargetProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
