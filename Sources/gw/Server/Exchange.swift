@@ -120,29 +120,9 @@ final class Exchange {
             fail(status: .badRequest, type: "bad_host", message: problem, close: true)
             return
         }
-        var requestTarget = received.uri
-        var routingHost = scan.host
-        if AbsoluteTarget.isAbsolute(requestTarget) {
-            // A forward-proxy request line (`GET http://host/path`): taken as its origin
-            // form, whose authority must be the Host the request carries.
-            switch AbsoluteTarget.parse(received.uri) {
-            case .failure(let problem):
-                fail(status: .badRequest, type: "bad_target", message: problem.message, close: true)
-                return
-            case .success(let absolute):
-                if let host = scan.host, host.lowercased() != absolute.authority.lowercased() {
-                    fail(
-                        status: .badRequest, type: "bad_host",
-                        message: "the target's authority \"\(absolute.authority)\" and Host \"\(host)\" differ", close: true)
-                    return
-                }
-                routingHost = routingHost ?? absolute.authority
-                requestTarget = absolute.originForm
-            }
-        }
         // Routed, filtered and forwarded by one path: the normalised one (`PathNormalizer`).
-        guard let target = normalizedTarget(requestTarget, rewritten: false) else { return }
-        guard let match = state.routes.match(method: received.method, uri: target, host: routingHost, headers: { received.values($0) })
+        guard let target = normalizedTarget(received.uri, rewritten: false) else { return }
+        guard let match = state.routes.match(method: received.method, uri: target, host: scan.host, headers: { received.values($0) })
         else {
             fail(status: .notFound, type: "no_route", message: "no route matches \(received.method.rawValue) \(received.uri)", close: false)
             return

@@ -1,6 +1,7 @@
 import CNIOLLHTTP
 import NIOCore
 import NIOHTTP1
+import PluginHost
 
 /// One parsed piece of a client request.
 enum RequestPart {
@@ -210,8 +211,20 @@ final class RequestDecoder {
         let version = HTTPVersion(major: 1, minor: Int(minor))
         let method = Self.method(parser.pointee.method)
         let bytes = scratch.bytes
+        let target = UnsafeRawBufferPointer(rebasing: bytes[0..<urlEnd])
+        let uri: String
+        if urlEnd > 0 && bytes[0] != UInt8(ascii: "/") && AbsoluteTarget.isAbsolute(target) {
+            // A forward-proxy request line (`GET http://host/path`, RFC 9112 §3.2.2): the
+            // request is routed, filtered and forwarded by the target's origin form.
+            switch AbsoluteTarget.parse(target, host: Self.firstHost(bytes, fields)) {
+            case .failure(let problem): return refuse(.invalidURL, problem.message)
+            case .success(let originForm): uri = originForm
+            }
+        } else {
+            uri = String(decoding: target, as: UTF8.self)
+        }
         let head = ReceivedRequestHead(
-            method: method, version: version, uri: String(decoding: bytes[0..<urlEnd], as: UTF8.self), bytes: bytes,
+            method: method, version: version, uri: uri, bytes: bytes,
             base: urlEnd, fields: fields, reusing: spareStorage.take())
         parts.append(.head(head, keepAlive: c_nio_llhttp_should_keep_alive(parser) != 0))
         inMessage = true
@@ -232,6 +245,19 @@ final class RequestDecoder {
         // nodejs/llhttp#202 (as NIO does): a stale length must not leak into the next message.
         parser.pointee.content_length = 0
         return 0
+    }
+
+    /// The first Host field's value, without surrounding spaces and tabs.
+    private static func firstHost(_ bytes: UnsafeRawBufferPointer, _ fields: [(name: Int, value: Int, end: Int)]) -> UnsafeRawBufferPointer? {
+        for field in fields where field.value - field.name == 4 {
+            guard equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[field.name..<field.value]), "host") else { continue }
+            var from = field.value
+            var to = field.end
+            while from < to && (bytes[from] == 32 || bytes[from] == 9) { from += 1 }
+            while to > from && (bytes[to - 1] == 32 || bytes[to - 1] == 9) { to -= 1 }
+            return UnsafeRawBufferPointer(rebasing: bytes[from..<to])
+        }
+        return nil
     }
 
     private func refuse(_ error: HTTPParserError, _ reason: String) -> Int32 {

@@ -205,41 +205,42 @@ extension RequestHeadScan {
 }
 
 /// A request target in absolute form (RFC 9112 §3.2.2), `http://authority/path?query`:
-/// what a client that takes gw for a forward proxy sends. gw routes, filters and
-/// forwards it by its origin form.
-struct AbsoluteTarget {
-    /// host[:port], as sent.
-    let authority: String
-    /// The path and query: `/` when the target has none.
-    let originForm: String
-
+/// what a client that takes gw for a forward proxy sends. The decoder hands the
+/// request on with the target's origin form (`RequestDecoder`).
+enum AbsoluteTarget {
     /// Whether `target` starts with `http://` or `https://` (any case).
-    static func isAbsolute(_ target: String) -> Bool {
-        var bytes = target.utf8.makeIterator()
+    static func isAbsolute(_ target: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
         for expected in "http".utf8 {
-            guard let byte = bytes.next(), byte | 0x20 == expected else { return false }
+            guard i < target.count, target[i] | 0x20 == expected else { return false }
+            i += 1
         }
-        var next = bytes.next()
-        if next.map({ $0 | 0x20 }) == UInt8(ascii: "s") { next = bytes.next() }
-        return next == UInt8(ascii: ":") && bytes.next() == UInt8(ascii: "/") && bytes.next() == UInt8(ascii: "/")
+        if i < target.count && target[i] | 0x20 == UInt8(ascii: "s") { i += 1 }
+        return i + 3 <= target.count && target[i] == UInt8(ascii: ":") && target[i + 1] == UInt8(ascii: "/")
+            && target[i + 2] == UInt8(ascii: "/")
     }
 
-    /// The parts of an absolute target (`isAbsolute`), or a reason to answer 400: an
-    /// authority that is empty, has userinfo or is not a host[:port].
-    static func parse(_ target: String) -> Result<AbsoluteTarget, AbsoluteTargetProblem> {
-        let utf8 = Array(target.utf8)
-        guard let slashes = utf8.firstIndex(of: UInt8(ascii: "/")) else { return .failure(.init("malformed absolute-form target")) }
+    /// The origin form (path and query; `/` when there is no path) of an absolute
+    /// target (`isAbsolute`), or why the request is a 400: an authority that is empty,
+    /// has userinfo or is not a host[:port], or that differs from the request's `host`
+    /// (RFC 9112 lets a server prefer the authority; two hops that chose differently
+    /// would route one request two ways), or a fragment.
+    static func parse(_ target: UnsafeRawBufferPointer, host: UnsafeRawBufferPointer?) -> Result<String, AbsoluteTargetProblem> {
+        guard let slashes = target.firstIndex(of: UInt8(ascii: "/")) else { return .failure(.init("malformed absolute-form target")) }
         let start = slashes + 2
-        let end = utf8[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? utf8.count
-        let authority = utf8[start..<end]
-        let valid = !authority.isEmpty && authority.withUnsafeBytes { RequestHeadScan.isValidHost($0) }
-        guard valid else {
+        let end = target[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? target.count
+        let authority = UnsafeRawBufferPointer(rebasing: target[start..<end])
+        guard !authority.isEmpty, RequestHeadScan.isValidHost(authority) else {
             return .failure(.init("the target's authority \"\(String(decoding: authority, as: UTF8.self))\" is not a host[:port]"))
         }
-        var rest = String(decoding: utf8[end...], as: UTF8.self)
-        if rest.utf8.first == UInt8(ascii: "#") { return .failure(.init("a fragment in the request target")) }
-        if rest.isEmpty || rest.utf8.first == UInt8(ascii: "?") { rest = "/" + rest }
-        return .success(AbsoluteTarget(authority: String(decoding: authority, as: UTF8.self), originForm: rest))
+        if let host, !equalBytesIgnoringCase(authority, host) {
+            return .failure(
+                .init("the target's authority \"\(String(decoding: authority, as: UTF8.self))\" and Host \"\(String(decoding: host, as: UTF8.self))\" differ"))
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: target[end...])
+        if rest.first == UInt8(ascii: "#") { return .failure(.init("a fragment in the request target")) }
+        let path = String(decoding: rest, as: UTF8.self)
+        return .success(rest.isEmpty || rest.first == UInt8(ascii: "?") ? "/" + path : path)
     }
 }
 
