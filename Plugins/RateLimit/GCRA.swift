@@ -120,7 +120,9 @@ enum TokenBucket {
         for (i, limit) in limits.enumerated() {
             let credit = credits[i] - limit.interval
             state[2 * i] = credit
-            state[2 * i + 1] = max(now, 1)
+            // Never back in time: a request that read the clock before another one
+            // updated the bucket must not make the next refill count that gap twice.
+            state[2 * i + 1] = max(now, state[2 * i + 1], 1)
             decision.consider(limit: i, remaining: Int(credit / limit.interval), resetNanoseconds: limit.tolerance - credit)
         }
         return decision

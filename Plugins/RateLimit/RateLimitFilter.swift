@@ -1,4 +1,5 @@
 import GatewayPluginSDK
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,11 @@ import Musl
 /// The filter factory: one per configured filter, shared by every event loop.
 final class RateLimiter: FilterFactory {
     let config: RateLimitConfig
+    /// Unique in the process, unlike the object's address: a limiter freed at a reload
+    /// and a new one made at the same address must not share a thread's cached key.
+    let serial = RateLimiter.serials.wrappingAdd(1, ordering: .relaxed).newValue
+
+    private static let serials = Atomic<UInt64>(0)
 
     init(config: JSONValue, context: ConfigContext) throws {
         self.config = try RateLimitConfig(config, filterName: context.filterName)
@@ -33,7 +39,7 @@ final class RateLimiter: FilterFactory {
 
     private func bucketKey(_ stream: Stream, route: UnsafeRawBufferPointer, _ cache: BucketKeyCache) -> String {
         func key(_ tag: BucketKeyCache.Tag, _ part: UnsafeRawBufferPointer) -> String {
-            cache.key(limiter: ObjectIdentifier(self), route: route, prefix: config.bucketPrefix, tag: tag, part: part)
+            cache.key(limiter: serial, route: route, prefix: config.bucketPrefix, tag: tag, part: part)
         }
         func clientIP() -> String {
             stream.withAttribute(.clientAddress) { key(.clientIP, $0) } ?? key(.clientIP, UnsafeRawBufferPointer(start: nil, count: 0))
@@ -169,9 +175,8 @@ public func gwPluginEntryV1(_ host: UnsafePointer<gw_host_v1>, _ handle: OpaqueP
     GatewayPluginExport.export(RateLimiter.self, name: "rate_limit", version: "0.2.0", required: [], host: host, handle: handle)
 }
 
-/// One thread's last bucket key (`RateLimiter.bucketKey`) and the bytes it was built
-/// from; limiters live as long as the process (plugins are never unloaded), so their
-/// identity is stable.
+/// One thread's last bucket key (`RateLimiter.bucketKey`), the bytes it was built
+/// from and the limiter that built it (by `serial`: limiters are freed at reloads).
 final class BucketKeyCache {
     /// What the keyed part is; its text goes before the part's bytes.
     enum Tag: UInt8 {
@@ -187,7 +192,7 @@ final class BucketKeyCache {
         }
     }
 
-    private var limiter: ObjectIdentifier?
+    private var limiter: UInt64 = 0
     private var tag = Tag.route
     private var route: [UInt8] = []
     private var part: [UInt8] = []
@@ -196,7 +201,7 @@ final class BucketKeyCache {
     var bucket: LocalBucket?
 
     /// The key of `route` and `part`: the last one if they are the same as last time.
-    func key(limiter: ObjectIdentifier, route: UnsafeRawBufferPointer, prefix: String, tag: Tag, part: UnsafeRawBufferPointer) -> String {
+    func key(limiter: UInt64, route: UnsafeRawBufferPointer, prefix: String, tag: Tag, part: UnsafeRawBufferPointer) -> String {
         if self.limiter == limiter && self.tag == tag && Self.same(self.route, route) && Self.same(self.part, part) { return key }
         var joined = String(decoding: route, as: UTF8.self)
         joined += "\u{1}"

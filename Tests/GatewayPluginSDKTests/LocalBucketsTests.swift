@@ -39,6 +39,24 @@ import Testing
         #expect(table.count == 1)
     }
 
+    /// A request that read the clock before another one updated the bucket (it waited
+    /// for the lock) must not move the bucket's time back: the next refill would count
+    /// the gap twice and admit more than the rate.
+    @Test func aTokenBucketNeverMovesItsTimeBack() {
+        let limits = [Self.limit(10, perSeconds: 10)]  // one token per second, burst 10
+        var state: [UInt64] = [0, 0]
+        let decide = { (now: UInt64) in state.withUnsafeMutableBufferPointer { TokenBucket.evaluate(limits, state: $0, now: now) } }
+        for _ in 0..<5 { #expect(decide(100 * Self.second).admitted) }
+        // 101 s: one token back (6), one taken (5); then a late request stamped 100.5 s (4).
+        #expect(decide(101 * Self.second).admitted)
+        #expect(decide(100 * Self.second + Self.second / 2).admitted)
+        #expect(state[1] == 101 * Self.second)
+        // 102.5 s: 1.5 tokens back since 101 s, so 5 whole ones; from 100.5 s it would be 6.
+        var admitted = 0
+        while decide(102 * Self.second + Self.second / 2).admitted { admitted += 1 }
+        #expect(admitted == 5)
+    }
+
     @Test func aBucketOfAnotherShapeStartsFull() {
         let table = LocalBuckets()
         let bucket = table.bucket("k", now: 1)

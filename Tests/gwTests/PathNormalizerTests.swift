@@ -70,6 +70,41 @@ import Testing
         }
     }
 
+    @Test func rejectingEncodedSlashesWithoutNormalisingIsNamed() {
+        let text = Self.yaml(1, normalize: false) + "\nencoded_slashes: reject\n"
+        #expect {
+            try ConfigLoader.parse(text, file: "t.yaml")
+        } throws: { error in
+            "\(error)".contains("encoded_slashes: reject needs normalize_paths: true")
+        }
+    }
+
+    @Test(arguments: [
+        ("http://h.test", "/"), ("http://h.test?x=1", "/?x=1"), ("HTTPS://h.test:8443/a/b?c", "/a/b?c"), ("http://[::1]:80/x", "/x"),
+    ])
+    func absoluteTargetsGiveTheirOriginForm(_ target: String, _ originForm: String) throws {
+        let result = Array(target.utf8).withUnsafeBytes { raw in
+            AbsoluteTarget.isAbsolute(raw) ? AbsoluteTarget.parse(raw, host: nil) : nil
+        }
+        #expect(try result?.get() == originForm)
+    }
+
+    @Test(arguments: [
+        ("http://", nil), ("https://", nil), ("http:///x", nil), ("http://u@h.test/", nil), ("http://h.test:99999/", nil),
+        ("http://h.test/p#f", nil), ("http://h.test#f", nil), ("http://h.test/", "other.test"), ("http://h.test:80/", "h.test"),
+    ] as [(String, String?)])
+    func absoluteTargetsThatAreRefused(_ target: String, _ host: String?) {
+        let result = Array(target.utf8).withUnsafeBytes { raw in
+            Array((host ?? "").utf8).withUnsafeBytes { h in AbsoluteTarget.parse(raw, host: host == nil ? nil : h) }
+        }
+        if case .success(let path) = result { Issue.record("\(target) with Host \(host ?? "none") gave \(path)") }
+    }
+
+    @Test(arguments: ["https:", "http:/x", "*", "/http://x", "ftp://h/x", "htt://h/"])
+    func otherTargetsAreNotAbsolute(_ target: String) {
+        #expect(!Array(target.utf8).withUnsafeBytes { AbsoluteTarget.isAbsolute($0) })
+    }
+
     @Test func anUnknownEncodedSlashesValueIsNamed() {
         let text = Self.yaml(1) + "\nencoded_slashes: decode\n"
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("encoded_slashes") }! + 1

@@ -87,6 +87,28 @@ extension EndToEnd {
             }
         }
 
+        /// A reload keeps the budgets of unchanged limits (a reload is no way to reset a
+        /// client's budget), and a changed limit starts afresh.
+        @Test func aReloadKeepsUnchangedBudgetsAndStartsChangedOnesAfresh() async throws {
+            let config = { (n: Int) in "{key: route, limits: [{requests: \(n), per: minute}]}" }
+            try await withProxy(.echo, yaml: { Self.yaml($0, route: "rl-reload", config: config(2)) }) { upstream, gw in
+                let client = try await gw.client()
+                var statuses: [UInt] = []
+                for _ in 0..<2 { statuses.append(try await client.request(.GET, "/").status.code) }
+                try gw.rewriteConfig(Self.yaml(upstream.port, route: "rl-reload", config: config(2)))
+                #expect(try gw.gateway.reload() == 2)
+                statuses.append(try await client.request(.GET, "/").status.code)
+                #expect(statuses == [200, 200, 429], "unchanged limit: the spent budget is kept")
+
+                try gw.rewriteConfig(Self.yaml(upstream.port, route: "rl-reload", config: config(3)))
+                #expect(try gw.gateway.reload() == 3)
+                statuses = []
+                for _ in 0..<4 { statuses.append(try await client.request(.GET, "/").status.code) }
+                #expect(statuses == [200, 200, 200, 429], "changed limit: a new budget")
+                await client.close()
+            }
+        }
+
         @Test func aPerSecondLimitComesBackAfterASecond() async throws {
             let config = "{key: route, limits: [{requests: 3, per: second}]}"
             try await withProxy(.echo, yaml: { Self.yaml($0, route: "rl-second", config: config) }) { _, gw in

@@ -50,6 +50,7 @@ enum ConfigLoader {
 
     private static func decodeRoot(_ node: Node, _ r: YAMLReader, _ config: inout GatewayConfig) {
         guard let root = r.mapping(node, "", allowed: rootKeys) else { return }
+        var encodedSlashesNode: Node?
         for (key, value) in root {
             switch key {
             case "version":
@@ -92,6 +93,7 @@ enum ConfigLoader {
                 if let text = r.string(value, "encoded_slashes") {
                     if let choice = PathNormalizer.EncodedSlashes(rawValue: text) {
                         config.encodedSlashes = choice
+                        encodedSlashesNode = value
                     } else {
                         let all = PathNormalizer.EncodedSlashes.allCases.map(\.rawValue).joined(separator: ", ")
                         r.issue(value, "encoded_slashes", "unknown value \"\(text)\" (expected one of: \(all))")
@@ -105,6 +107,9 @@ enum ConfigLoader {
                 }
             default: break
             }
+        }
+        if let node = encodedSlashesNode, config.encodedSlashes == .reject, !config.normalizePaths {
+            r.issue(node, "encoded_slashes", "reject needs normalize_paths: true (paths are not checked without it)")
         }
     }
 

@@ -238,7 +238,7 @@ enum AbsoluteTarget {
                 .init("the target's authority \"\(String(decoding: authority, as: UTF8.self))\" and Host \"\(String(decoding: host, as: UTF8.self))\" differ"))
         }
         let rest = UnsafeRawBufferPointer(rebasing: target[end...])
-        if rest.first == UInt8(ascii: "#") { return .failure(.init("a fragment in the request target")) }
+        if rest.contains(UInt8(ascii: "#")) { return .failure(.init("a fragment in the request target")) }
         let path = String(decoding: rest, as: UTF8.self)
         return .success(rest.isEmpty || rest.first == UInt8(ascii: "?") ? "/" + path : path)
     }
