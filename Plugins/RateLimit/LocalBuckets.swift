@@ -46,6 +46,12 @@ final class LocalBucket: Sendable {
             return true
         }
     }
+
+    /// When every budget is full again.
+    var expiresAt: UInt64 { state.withLock { $0.expiresAt } }
+
+    /// Retire the bucket whatever its state (a full table's eviction).
+    func retire() { state.withLock { $0.retired = true } }
 }
 
 /// The process's `store: local` buckets by key (`RateLimiter.bucketKey`), for every
@@ -58,6 +64,10 @@ final class LocalBuckets: Sendable {
 
     /// Inserts into a shard between two sweeps of its expired buckets.
     static let sweepEvery = 1024
+    static let shardCount = 16
+
+    /// Buckets a shard holds at most (16,384 by default: 262,144 in all, ~50 MiB).
+    let maxPerShard: Int
 
     private final class Shard: Sendable {
         struct Table {
@@ -67,21 +77,39 @@ final class LocalBuckets: Sendable {
         let table = Mutex(Table())
     }
 
-    private let shards: [Shard] = (0..<16).map { _ in Shard() }
+    private let shards: [Shard] = (0..<LocalBuckets.shardCount).map { _ in Shard() }
 
-    /// The bucket of `key`, made if there is none.
+    init(maxPerShard: Int = 16_384) {
+        self.maxPerShard = max(maxPerShard, 8)
+    }
+
+    /// The bucket of `key`, made if there is none. Making one in a full shard first
+    /// drops its expired buckets, then, if it is still full, the eighth of its buckets
+    /// closest to a full budget (nginx's `limit_req` zone drops its least recently
+    /// used states when full): a client that varies its key cannot grow the table
+    /// without bound, and what an evicted client regains is the least possible.
     func bucket(_ key: String, now: UInt64) -> LocalBucket {
         let shard = shards[Int(truncatingIfNeeded: UInt(bitPattern: key.hashValue) % UInt(shards.count))]
         return shard.table.withLock { t in
             if let found = t.buckets[key] { return found }
             t.insertsSinceSweep += 1
-            if t.insertsSinceSweep >= Self.sweepEvery {
+            if t.insertsSinceSweep >= Self.sweepEvery || t.buckets.count >= maxPerShard {
                 t.insertsSinceSweep = 0
                 t.buckets = t.buckets.filter { !$0.value.retireIfExpired(now: now) }
+                if t.buckets.count >= maxPerShard { Self.evictEighth(&t.buckets) }
             }
             let made = LocalBucket(now: now)
             t.buckets[key] = made
             return made
+        }
+    }
+
+    /// Drop the eighth of `buckets` whose budgets are full again soonest.
+    private static func evictEighth(_ buckets: inout [String: LocalBucket]) {
+        var byExpiry = buckets.map { (key: $0.key, expiresAt: $0.value.expiresAt) }
+        byExpiry.sort { $0.expiresAt < $1.expiresAt }
+        for entry in byExpiry.prefix(max(1, byExpiry.count / 8)) {
+            buckets.removeValue(forKey: entry.key)?.retire()
         }
     }
 

@@ -92,6 +92,24 @@ import Testing
         #expect(Self.decide(again, limits, now: later)?.remaining == 2)
     }
 
+    /// A client varying its key cannot grow the table without bound: a full shard drops
+    /// the buckets whose budgets come back soonest, and keeps the most spent ones.
+    @Test func aFullTableDropsTheBucketsClosestToAFullBudget() {
+        let table = LocalBuckets(maxPerShard: 64)
+        let limits = [Self.limit(10, perSeconds: 3600)]
+        let now = Self.second
+        let heavy = table.bucket("heavy", now: now)
+        for _ in 0..<10 { #expect(Self.decide(heavy, limits, now: now)?.admitted == true) }
+        // 4,096 other keys with one request each: their budgets come back in 6 minutes,
+        // the heavy one's in an hour.
+        for i in 0..<(LocalBuckets.shardCount * 64 * 4) {
+            #expect(Self.decide(table.bucket("light\(i)", now: now), limits, now: now)?.admitted == true)
+        }
+        #expect(table.count <= LocalBuckets.shardCount * 64)
+        #expect(table.bucket("heavy", now: now) === heavy)
+        #expect(Self.decide(heavy, limits, now: now)?.admitted == false)
+    }
+
     @Test func aSweepKeepsBucketsWhoseBudgetIsStillSpent() {
         let table = LocalBuckets()
         let limits = [Self.limit(3, perSeconds: 3600)]
