@@ -84,8 +84,9 @@ final class LocalBuckets: Sendable {
     }
 
     /// The bucket of `key`, made if there is none. Making one in a full shard first
-    /// drops its expired buckets, then, if it is still full, the eighth of its buckets
-    /// closest to a full budget (nginx's `limit_req` zone drops its least recently
+    /// drops its expired buckets, then, if more than seven eighths are left, the ones
+    /// closest to a full budget down to seven eighths (so a full shard is scanned at
+    /// most once per an eighth of its size in inserts) (nginx's `limit_req` zone drops its least recently
     /// used states when full): a client that varies its key cannot grow the table
     /// without bound, and what an evicted client regains is the least possible.
     func bucket(_ key: String, now: UInt64) -> LocalBucket {
@@ -93,10 +94,14 @@ final class LocalBuckets: Sendable {
         return shard.table.withLock { t in
             if let found = t.buckets[key] { return found }
             t.insertsSinceSweep += 1
-            if t.insertsSinceSweep >= Self.sweepEvery || t.buckets.count >= maxPerShard {
+            let full = t.buckets.count >= maxPerShard
+            if full || t.insertsSinceSweep >= Self.sweepEvery {
                 t.insertsSinceSweep = 0
                 t.buckets = t.buckets.filter { !$0.value.retireIfExpired(now: now) }
-                if t.buckets.count >= maxPerShard { Self.evictEighth(&t.buckets) }
+                // A full shard leaves itself an eighth of room: a sweep that freed only a
+                // few would otherwise be followed by another at the next insert.
+                let room = maxPerShard - maxPerShard / 8
+                if full && t.buckets.count > room { Self.evict(&t.buckets, downTo: room) }
             }
             let made = LocalBucket(now: now)
             t.buckets[key] = made
@@ -104,11 +109,11 @@ final class LocalBuckets: Sendable {
         }
     }
 
-    /// Drop the eighth of `buckets` whose budgets are full again soonest.
-    private static func evictEighth(_ buckets: inout [String: LocalBucket]) {
+    /// Drop the buckets whose budgets are full again soonest, leaving `kept`.
+    private static func evict(_ buckets: inout [String: LocalBucket], downTo kept: Int) {
         var byExpiry = buckets.map { (key: $0.key, expiresAt: $0.value.expiresAt) }
         byExpiry.sort { $0.expiresAt < $1.expiresAt }
-        for entry in byExpiry.prefix(max(1, byExpiry.count / 8)) {
+        for entry in byExpiry.prefix(max(1, byExpiry.count - kept)) {
             buckets.removeValue(forKey: entry.key)?.retire()
         }
     }

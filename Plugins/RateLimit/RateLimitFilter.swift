@@ -67,15 +67,21 @@ final class RateLimiter: FilterFactory {
         let algorithm = config.algorithm
         let count = limits.count * algorithm.stateWords
         let now = GatewayHost.monotonicNanoseconds()
-        var bucket = cache.bucket ?? LocalBuckets.shared.bucket(key, now: now)
-        while true {
+        var bucket: LocalBucket
+        if let cached = cache.bucket {
+            bucket = cached
+        } else {
+            bucket = LocalBuckets.shared.bucket(key, now: now)
             cache.bucket = bucket
+        }
+        while true {
             let decision = bucket.decide(count: count, now: now) { state in
                 algorithm == .gcra ? GCRA.evaluate(limits, tats: state, now: now) : TokenBucket.evaluate(limits, state: state, now: now)
             }
             if let decision { return decision }
-            // Retired by a sweep since this thread last used it.
+            // Retired (swept or evicted) since this thread last used it.
             bucket = LocalBuckets.shared.bucket(key, now: now)
+            cache.bucket = bucket
         }
     }
 }

@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("http://", nil), ("https://", nil), ("http:///x", nil), ("http://u@h.test/", nil), ("http://h.test:99999/", nil),
+        ("http://", nil), ("https://", nil), ("http:/", nil), ("http:///x", nil), ("http://u@h.test/", nil), ("http://h.test:99999/", nil),
         ("http://h.test/p#f", nil), ("http://h.test#f", nil), ("http://h.test/", "other.test"), ("http://h.test:80/", "h.test"),
     ] as [(String, String?)])
     func absoluteTargetsThatAreRefused(_ target: String, _ host: String?) {

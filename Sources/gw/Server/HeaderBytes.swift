@@ -4,17 +4,24 @@ import PluginHost
 /// Header helpers over raw bytes, for heads gw reads without making strings
 /// (`ReceivedRequestHead`, `ReceivedResponseHead`). `HopByHop` has the String forms.
 
+/// `value` without the spaces and tabs around it (optional whitespace, RFC 9110 §5.6.3).
+@inline(__always)
+func trimmingWhitespace(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    var first = 0
+    var last = value.count
+    while first < last && (value[first] == 32 || value[first] == 9) { first += 1 }
+    while last > first && (value[last - 1] == 32 || value[last - 1] == 9) { last -= 1 }
+    return UnsafeRawBufferPointer(rebasing: value[first..<last])
+}
+
 /// Each non-empty element of a comma-separated value (RFC 9110 §5.6.1), trimmed.
 func forEachElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
     var i = 0
     while i < value.count {
         var end = i
         while end < value.count && value[end] != 44 { end += 1 }
-        var first = i
-        var last = end
-        while first < last && (value[first] == 32 || value[first] == 9) { first += 1 }
-        while last > first && (value[last - 1] == 32 || value[last - 1] == 9) { last -= 1 }
-        if first < last { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
+        let element = trimmingWhitespace(UnsafeRawBufferPointer(rebasing: value[i..<end]))
+        if !element.isEmpty { body(element) }
         i = end + 1
     }
 }

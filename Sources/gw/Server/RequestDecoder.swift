@@ -251,11 +251,7 @@ final class RequestDecoder {
     private static func firstHost(_ bytes: UnsafeRawBufferPointer, _ fields: [(name: Int, value: Int, end: Int)]) -> UnsafeRawBufferPointer? {
         for field in fields where field.value - field.name == 4 {
             guard equalBytesIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[field.name..<field.value]), "host") else { continue }
-            var from = field.value
-            var to = field.end
-            while from < to && (bytes[from] == 32 || bytes[from] == 9) { from += 1 }
-            while to > from && (bytes[to - 1] == 32 || bytes[to - 1] == 9) { to -= 1 }
-            return UnsafeRawBufferPointer(rebasing: bytes[from..<to])
+            return trimmingWhitespace(UnsafeRawBufferPointer(rebasing: bytes[field.value..<field.end]))
         }
         return nil
     }

@@ -69,11 +69,7 @@ struct RequestHeadScan {
                 hostLines += 1
                 if host == nil {
                     // Optional whitespace around a field value is not part of it (RFC 9112 §5).
-                    var from = 0
-                    var to = value.count
-                    while from < to && (value[from] == 32 || value[from] == 9) { from += 1 }
-                    while to > from && (value[to - 1] == 32 || value[to - 1] == 9) { to -= 1 }
-                    let trimmed = UnsafeRawBufferPointer(rebasing: value[from..<to])
+                    let trimmed = trimmingWhitespace(value)
                     host = String(decoding: trimmed, as: UTF8.self)
                     hostIsValid = Self.isValidHost(trimmed)
                 }
@@ -226,7 +222,9 @@ enum AbsoluteTarget {
     /// (RFC 9112 lets a server prefer the authority; two hops that chose differently
     /// would route one request two ways), or a fragment.
     static func parse(_ target: UnsafeRawBufferPointer, host: UnsafeRawBufferPointer?) -> Result<String, AbsoluteTargetProblem> {
-        guard let slashes = target.firstIndex(of: UInt8(ascii: "/")) else { return .failure(.init("malformed absolute-form target")) }
+        guard let slashes = target.firstIndex(of: UInt8(ascii: "/")), slashes + 2 <= target.count else {
+            return .failure(.init("malformed absolute-form target"))
+        }
         let start = slashes + 2
         let end = target[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? target.count
         let authority = UnsafeRawBufferPointer(rebasing: target[start..<end])
