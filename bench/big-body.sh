@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 GW_BIN=${GW_BIN:-.build/release/gw}
 SIZE=${SIZE:-1G}
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
-[ -x "$GW_BIN" ] || swift build -c release
+[ -x "$GW_BIN" ] || bash scripts/build-release.sh
 
 tmp=$(mktemp -d)
 pids=()

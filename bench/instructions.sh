@@ -14,7 +14,7 @@ have objcopy || need+=(binutils)
 have cc || need+=(gcc)
 apt_install bench-instructions ${need[@]+"${need[@]}"}
 if [ -z "${GW_BIN:-}" ]; then
-  swift build -c release >/dev/null
+  bash scripts/build-release.sh >/dev/null
   GW_BIN=.build/release/gw
 fi
 exec python3 bench/instructions.py --gw-bin "$GW_BIN" "$@"

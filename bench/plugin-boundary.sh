@@ -3,7 +3,7 @@
 # plugin, and whole requests through filter chains (release build, no sockets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release >/dev/null
+bash scripts/build-release.sh >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -shared -fPIC -ISources/PluginAPI/include \

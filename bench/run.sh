@@ -2,7 +2,7 @@
 # gw benchmark: one command (`make bench`, or `bash bench/run.sh [options]`).
 #   - installs nginx, wrk and haproxy from Debian when missing (apt-get update once, then install);
 #   - finds the gw binary ($GW_BIN, else .build/release/gw) and builds it with
-#     `swift build -c release` when it is missing and a gw contender is selected;
+#     scripts/build-release.sh when it is missing and a gw contender is selected;
 #   - raises the open-files limit, then runs bench/bench.py with the same options.
 # Options: see `bash bench/run.sh --help` and bench/README.md.
 set -euo pipefail

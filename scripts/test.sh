@@ -24,3 +24,20 @@ swift test --skip-build -Xswiftc -warnings-as-errors 2>&1 | tee /tmp/gw-test.log
 echo "== AI compatibility tests (official openai and anthropic SDKs against gw)"
 bash scripts/python-env.sh
 .build/python/bin/python -m pytest -q -p no:cacheprovider Tests/python
+
+# The shipped binary is built with optimizer settings the debug build above does not use
+# (scripts/build-release.sh: one of them, partial specialization, is off by default in
+# the compiler), so the whole suite runs again on code optimized the same way, in its
+# own build folder so it never rebuilds the release binary.
+echo "== tests on the optimized build (scripts/build-release.sh's flags, -enable-testing)"
+if ! bash scripts/build-release.sh --build-tests --scratch-path .build/release-tests -Xswiftc -enable-testing \
+  >/tmp/gw-build-release.log 2>&1; then
+  grep -E "error:" /tmp/gw-build-release.log || tail -40 /tmp/gw-build-release.log
+  exit 1
+fi
+if ! swift test --skip-build -c release --scratch-path .build/release-tests >/tmp/gw-test-release.log 2>&1; then
+  grep -E "✘|error" /tmp/gw-test-release.log | head -80
+  exit 1
+fi
+tail -1 /tmp/gw-test-release.log
+GW_BINARY=.build/release-tests/release/gw .build/python/bin/python -m pytest -q -p no:cacheprovider Tests/python
