@@ -86,8 +86,7 @@ final class CompiledRoute: Sendable {
     ) -> [Substring?]? {
         guard isPlain else { return matchRules(method: method, host: host, uri: uri, pathBytes: pathBytes, headers: fields) }
         let matches = plainBytes.withUnsafeBytes { wanted in
-            (plainIsExact ? pathBytes.count == wanted.count : pathBytes.count >= wanted.count)
-                && (wanted.isEmpty || memcmp(pathBytes.baseAddress!, wanted.baseAddress!, wanted.count) == 0)
+            (!plainIsExact || pathBytes.count == wanted.count) && bytesHavePrefix(pathBytes, wanted)
         }
         return matches ? [] : nil
     }
@@ -168,9 +167,14 @@ final class CompiledRoute: Sendable {
 /// `starts(with:)` walked the views an element at a time).
 @inline(__always)
 func utf8HasPrefix(_ text: UnsafeRawBufferPointer, _ prefix: String) -> Bool {
-    prefix.utf8.withContiguousStorageIfAvailable { prefix in
-        prefix.count <= text.count && (prefix.isEmpty || memcmp(text.baseAddress!, prefix.baseAddress!, prefix.count) == 0)
-    } ?? text.starts(with: prefix.utf8)
+    prefix.utf8.withContiguousStorageIfAvailable { bytesHavePrefix(text, UnsafeRawBufferPointer($0)) }
+        ?? text.starts(with: prefix.utf8)
+}
+
+/// Whether `text` starts with `prefix` (`memcmp`).
+@inline(__always)
+func bytesHavePrefix(_ text: UnsafeRawBufferPointer, _ prefix: UnsafeRawBufferPointer) -> Bool {
+    prefix.count <= text.count && (prefix.isEmpty || memcmp(text.baseAddress!, prefix.baseAddress!, prefix.count) == 0)
 }
 
 /// Whether `text` is exactly the bytes of `other`.
