@@ -6,7 +6,7 @@ test:
 check-abi:
 	bash scripts/check-abi.sh
 build:
-	bash scripts/build-release.sh
+	bash scripts/build-release.sh --pgo
 bench-plugins:
 	bash bench/plugin-boundary.sh
 bench-instructions:

@@ -1547,16 +1547,16 @@ class Bench:
         self.contenders = a.only
         self.gw_bin = None
         if any(c.startswith("gw") for c in self.contenders) or (a.soak and a.soak_target.startswith("gw")):
-            self.gw_bin = a.gw_bin or os.environ.get("GW_BIN") or os.path.join(ROOT, ".build/release/gw")
+            self.gw_bin = a.gw_bin or os.environ.get("GW_BIN") or os.path.join(ROOT, ".build/pgo/release/gw")
             if not (os.path.isfile(self.gw_bin) and os.access(self.gw_bin, os.X_OK)):
                 raise BenchError(f"gw binary not found at {self.gw_bin} (set GW_BIN, or run bench/run.sh which builds it)")
             self.gw_bin = os.path.abspath(self.gw_bin)
         if "nio-floor" in self.contenders:
-            base = self.gw_bin or os.environ.get("GW_BIN") or os.path.join(ROOT, ".build/release/gw")
+            base = self.gw_bin or os.environ.get("GW_BIN") or os.path.join(ROOT, ".build/pgo/release/gw")
             self.nio_floor_bin = os.path.join(os.path.dirname(os.path.abspath(base)), "gw-nio-floor")
             if not os.access(self.nio_floor_bin, os.X_OK):
                 self.notes.append(f"nio-floor skipped: {self.nio_floor_bin} not built "
-                                  "(scripts/build-release.sh builds it with gw)")
+                                  "(scripts/build-release.sh --pgo builds it with gw)")
                 self.contenders = [c for c in self.contenders if c != "nio-floor"]
         self.check_tools()
         self.raise_nofile()
@@ -1656,7 +1656,7 @@ def parse_args(argv):
     p.add_argument("--soak-interval", type=int, default=10, help=argparse.SUPPRESS)
     p.add_argument("--chain-filters", metavar="FILE", help="YAML list of filter entries for gw-chain (overrides the default chain)")
     p.add_argument("--chain-c-hello", action="store_true", help="use 3 × sample-plugins/c-hello for gw-chain even if the real plugins exist")
-    p.add_argument("--gw-bin", help="the gw executable (default $GW_BIN, else .build/release/gw)")
+    p.add_argument("--gw-bin", help="the gw executable (default $GW_BIN, else .build/pgo/release/gw)")
     p.add_argument("--gw-arg", action="append", default=[], help="extra argument for `gw run` (repeatable)")
     p.add_argument("--wait-quiet", type=int, default=30, metavar="SECONDS",
                    help="before each measured run, wait up to this long for other processes to use < 10%% of a CPU (0: never wait)")

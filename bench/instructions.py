@@ -18,7 +18,7 @@ the L1 instruction- and data-cache misses per request are printed: a request's c
 in the L1 instruction cache is fetched again on every request, which instruction counts alone miss.
 
 Usage (normally through `make bench-instructions`):
-  python3 bench/instructions.py --gw-bin .build/release/gw [--requests 20000] [--conns 16] [--top 30]
+  python3 bench/instructions.py --gw-bin .build/pgo/release/gw [--requests 20000] [--conns 16] [--top 30]
 
 Every server is started here and stopped here; everything listens on 127.0.0.1 (the bench's ports).
 """
@@ -39,7 +39,7 @@ import bench  # noqa: E402  (the load bench's configs, ports and server handling
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gw-bin", default=os.path.join(bench.ROOT, ".build/release/gw"))
+    p.add_argument("--gw-bin", default=os.path.join(bench.ROOT, ".build/pgo/release/gw"))
     p.add_argument("--requests", type=int, default=20000, help="measured requests per case")
     p.add_argument("--warmup", type=int, default=3000, help="requests before counting starts")
     p.add_argument("--conns", type=int, default=16, help="keep-alive connections")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # gw benchmark: one command (`make bench`, or `bash bench/run.sh [options]`).
 #   - installs nginx, wrk and haproxy from Debian when missing (apt-get update once, then install);
-#   - finds the gw binary ($GW_BIN, else .build/release/gw) and builds it with
-#     scripts/build-release.sh when it is missing and a gw contender is selected;
+#   - uses $GW_BIN, else builds gw's production build (scripts/build-release.sh --pgo, into
+#     .build/pgo/release) when a gw contender is selected;
 #   - raises the open-files limit, then runs bench/bench.py with the same options.
 # Options: see `bash bench/run.sh --help` and bench/README.md.
 set -euo pipefail
@@ -35,16 +35,17 @@ for a in "$@"; do
   prev="$a"
 done
 
-GW_BIN="${GW_BIN:-.build/release/gw}"
-# The default build also makes gw-nio-floor (the SwiftNIO reference row) next to gw.
-if [ "$need_gw" -eq 1 ] && { [ ! -x "$GW_BIN" ] || { [ "$GW_BIN" = ".build/release/gw" ] && [ ! -x .build/release/gw-nio-floor ]; }; }; then
-  if [ "$GW_BIN" != ".build/release/gw" ]; then
-    echo "bench: GW_BIN=$GW_BIN is not an executable file" >&2
-    exit 1
-  fi
-  echo "bench: $GW_BIN or gw-nio-floor missing; building them (scripts/build-release.sh)" >&2
+# Without $GW_BIN: the production build (scripts/build-release.sh --pgo, profile-guided), brought
+# up to date first (a no-op when it is); it also makes gw-nio-floor (the SwiftNIO reference row).
+if [ "$need_gw" -eq 1 ] && [ -z "${GW_BIN:-}" ]; then
+  echo "bench: building gw (scripts/build-release.sh --pgo; the first build takes ~20 min)" >&2
   source scripts/setup.sh
-  bash scripts/build-release.sh
+  bash scripts/build-release.sh --pgo >&2
+fi
+GW_BIN="${GW_BIN:-.build/pgo/release/gw}"
+if [ "$need_gw" -eq 1 ] && [ ! -x "$GW_BIN" ]; then
+  echo "bench: GW_BIN=$GW_BIN is not an executable file" >&2
+  exit 1
 fi
 
 # ---- file descriptors: idle-connection test holds up to 10,000 sockets on each side --------------

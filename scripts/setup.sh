@@ -8,6 +8,8 @@ dpkg -s libpcre2-dev >/dev/null 2>&1 || need+=(libpcre2-dev)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The profile-guided build's training run (scripts/pgo-train.py) and the SDK tests.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Tests start their own redis-server instances (cluster mode of the shared store).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then

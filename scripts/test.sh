@@ -26,15 +26,16 @@ bash scripts/python-env.sh
 .build/python/bin/python -m pytest -q -p no:cacheprovider Tests/python
 
 # The shipped binary is built with optimizer settings the debug build above does not use
-# (scripts/build-release.sh: one of them, partial specialization, is off by default in
-# the compiler), so the whole suite runs again on code optimized the same way, in its
-# own build folder so it never rebuilds the release binary.
-echo "== tests on the optimized build (scripts/build-release.sh's flags, -enable-testing)"
-if ! bash scripts/build-release.sh --build-tests --scratch-path .build/release-tests -Xswiftc -enable-testing \
+# (scripts/build-release.sh --pgo: partial specialization, off by default in the compiler,
+# and profile-guided optimization), so the whole suite runs again on code optimized the
+# same way, with the production build's profile, in its own build folder.
+echo "== tests on the production build's optimization (scripts/build-release.sh --pgo, -enable-testing)"
+if ! bash scripts/build-release.sh --pgo --build-tests --scratch-path .build/release-tests -Xswiftc -enable-testing \
   >/tmp/gw-build-release.log 2>&1; then
-  grep -E "error:" /tmp/gw-build-release.log || tail -40 /tmp/gw-build-release.log
+  grep -E "error:|pgo-train" /tmp/gw-build-release.log || tail -40 /tmp/gw-build-release.log
   exit 1
 fi
+grep "^pgo-train:" /tmp/gw-build-release.log || true
 if ! swift test --skip-build -c release --scratch-path .build/release-tests >/tmp/gw-test-release.log 2>&1; then
   grep -E "✘|error" /tmp/gw-test-release.log | head -80
   exit 1
