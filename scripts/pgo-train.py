@@ -45,6 +45,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The AI API with gw's built-in mock provider, the first route of both configs.
+AI = """ai:
+  providers:
+    mock: {type: mock}
+  models:
+    - name: gpt-4o-mini
+      deployments: [{provider: mock, model: mock}]
+routes:
+  - name: ai
+    match:
+      prefix: /v1/
+    ai: {}
+"""
+
+
 def upstream_config(port, admin_port):
     return f"""version: 1
 listeners:
@@ -52,18 +67,7 @@ listeners:
     address: {HOST}:{port}
 admin:
   address: {HOST}:{admin_port}
-ai:
-  providers:
-    mock: {{type: mock}}
-  models:
-    - name: gpt-4o-mini
-      deployments: [{{provider: mock, model: mock}}]
-routes:
-  - name: ai
-    match:
-      prefix: /v1/
-    ai: {{}}
-  - name: answer
+{AI}  - name: answer
     match:
       prefix: /
     direct_response:
@@ -85,18 +89,7 @@ admin:
 upstreams:
   backend:
     targets: [{HOST}:{upstream_port}]
-ai:
-  providers:
-    mock: {{type: mock}}
-  models:
-    - name: gpt-4o-mini
-      deployments: [{{provider: mock, model: mock}}]
-routes:
-  - name: ai
-    match:
-      prefix: /v1/
-    ai: {{}}
-  - name: chain
+{AI}  - name: chain
     match:
       prefix: /chain/
     upstream: backend
