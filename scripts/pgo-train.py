@@ -60,14 +60,13 @@ routes:
 """
 
 
+def preamble(name, port, admin_port):
+    """A config's version, its one listener and its admin address."""
+    return f"version: 1\nlisteners:\n  - name: {name}\n    address: {HOST}:{port}\nadmin:\n  address: {HOST}:{admin_port}\n"
+
+
 def upstream_config(port, admin_port):
-    return f"""version: 1
-listeners:
-  - name: upstream
-    address: {HOST}:{port}
-admin:
-  address: {HOST}:{admin_port}
-{AI}  - name: answer
+    return preamble("upstream", port, admin_port) + f"""{AI}  - name: answer
     match:
       prefix: /
     direct_response:
@@ -80,13 +79,7 @@ admin:
 def gateway_config(port, admin_port, upstream_port, plugin_dir):
     def plugin(name):
         return os.path.join(plugin_dir, f"libgw_{name}.so")
-    return f"""version: 1
-listeners:
-  - name: main
-    address: {HOST}:{port}
-admin:
-  address: {HOST}:{admin_port}
-upstreams:
+    return preamble("main", port, admin_port) + f"""upstreams:
   backend:
     targets: [{HOST}:{upstream_port}]
 {AI}  - name: chain
