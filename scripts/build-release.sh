@@ -58,9 +58,9 @@ if [ ! -x "$profdata_tool" ] || [ -z "$runtime" ]; then
   exit 1
 fi
 
-# The sources the profile describes: every target of the package (dependencies are pinned
-# by Package.swift).
-fingerprint="$(find Package.swift Sources Plugins Benchmarks sample-plugins/swift-hello -type f \( -name '*.swift' -o -name '*.c' -o -name '*.h' -o -name '*.modulemap' \) \
+# What the profile depends on: every target of the package (dependencies are pinned by
+# Package.swift) and the training mix.
+fingerprint="$(find Package.swift Sources Plugins Benchmarks sample-plugins/swift-hello scripts/pgo-train.py -type f \( -name '*.swift' -o -name '*.c' -o -name '*.h' -o -name '*.modulemap' -o -name '*.py' \) \
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 profile_dir="$PWD/.build/pgo-profile"
 profile="$profile_dir/gw-$fingerprint.profdata"
