@@ -20,6 +20,14 @@ let dataPlaneSettings: [SwiftSetting] = [
         ["-enforce-exclusivity=unchecked", "-Xfrontend", "-disable-type-layout"], .when(configuration: .release))
 ]
 
+/// The test suites and their helpers are not what ships or what the benchmarks measure. In the
+/// release configuration (the test command's second stage, which runs the suite on code built
+/// like the production binary) they compile without optimization: the code under test keeps the
+/// production flags, and CI saves the minutes an optimized whole-module build of the suites takes.
+let testCodeSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Onone"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "gw",
     products: [
@@ -177,20 +185,24 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            path: "Tests/GatewayTestSupport"
+            path: "Tests/GatewayTestSupport",
+            swiftSettings: testCodeSettings
         ),
         .testTarget(
             name: "AIGatewayTests",
-            dependencies: ["AIGateway"]
+            dependencies: ["AIGateway"],
+            swiftSettings: testCodeSettings
         ),
         .testTarget(
             name: "GatewayPluginSDKTests",
             // The rate-limit plugin's bucket table is tested directly here (no host calls).
-            dependencies: ["GatewayPluginSDK", "RateLimitPlugin"]
+            dependencies: ["GatewayPluginSDK", "RateLimitPlugin"],
+            swiftSettings: testCodeSettings
         ),
         .testTarget(
             name: "PluginHostTests",
-            dependencies: ["PluginHost", "GatewayTestSupport"]
+            dependencies: ["PluginHost", "GatewayTestSupport"],
+            swiftSettings: testCodeSettings
         ),
         .testTarget(
             name: "gwTests",
@@ -200,7 +212,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: testCodeSettings
         ),
     ]
 )
