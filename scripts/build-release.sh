@@ -21,17 +21,18 @@
 #   default, so `scripts/test.sh` also runs the whole suite on code built with it.
 #
 # --pgo (profile-guided optimization, LLVM's IR-level instrumentation):
-#   1. builds an instrumented gw and its plugins in .build/pgo-instrumented
-#      (-ir-profile-generate, with the toolchain's profile runtime linked in);
+#   1. builds an instrumented gw and the three plugins the training runs in
+#      .build/pgo-instrumented (Swift: -ir-profile-generate; the C code it links, llhttp,
+#      BoringSSL and NIO's shims: -fprofile-generate; the toolchain's profile runtime linked in);
 #   2. runs it under scripts/pgo-train.py (~15 s of a fixed traffic mix on 127.0.0.1:
-#      plain proxying, the built-in filter chain, the AI API plain and streamed);
+#      plain proxying, the built-in filter chain, the AI API plain and streamed, TLS);
 #   3. merges the counts (the toolchain's llvm-profdata) into .build/pgo-profile/gw-<hash>.profdata,
 #      <hash> being a hash of the sources, so a source change makes a new profile and the
 #      final build, whose flags then name another file, recompiles with it;
-#   4. builds with -ir-profile-use: the compiler keeps the request path's code together,
-#      its rare branches out of line, and inlines by the counts. gw's per-request code
-#      overflows the CPU's 32 KiB instruction cache much less: 35 % fewer L1i misses per
-#      request without filters, 28 % fewer with the chain.
+#   4. builds with -ir-profile-use (and -fprofile-use for C): the compiler keeps the request
+#      path's code together, its rare branches out of line, and inlines by the counts. gw's
+#      per-request code overflows the CPU's 32 KiB instruction cache much less: 45 % fewer L1i
+#      misses per request without filters, 29 % fewer with the chain (docs/performance.md).
 #   Steps 1-3 run only when the sources changed since the last profile.
 #   The Swift driver does not pass -ir-profile-generate/-use on (6.3.1): they go through
 #   -Xfrontend, and the profile runtime is linked by hand.
@@ -59,19 +60,36 @@ if [ ! -x "$profdata_tool" ] || [ -z "$runtime" ]; then
 fi
 
 # What the profile depends on: every target of the package (dependencies are pinned by
-# Package.swift) and the training mix.
-fingerprint="$(find Package.swift Sources Plugins Benchmarks sample-plugins/swift-hello scripts/pgo-train.py -type f \( -name '*.swift' -o -name '*.c' -o -name '*.h' -o -name '*.modulemap' -o -name '*.py' \) \
+# Package.swift), the training mix and this script's flags.
+fingerprint="$(find Package.swift Sources Plugins Benchmarks sample-plugins/swift-hello scripts/pgo-train.py scripts/build-release.sh -type f \( -name '*.swift' -o -name '*.c' -o -name '*.h' -o -name '*.modulemap' -o -name '*.py' -o -name '*.sh' \) \
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 profile_dir="$PWD/.build/pgo-profile"
 profile="$profile_dir/gw-$fingerprint.profdata"
+
+# Both halves name a file-local function (a closure's thunk, a C `static` function) in the profile
+# by its object file's name only: by default LLVM prefixes the whole path, which contains the
+# build folder, so the instrumented build's names would not match the final build's and those
+# functions would get no counts. Swift and C (llhttp, BoringSSL, NIO's shims) alike.
+# And the Swift frontend reuses an object file when a module's IR before LLVM's passes is
+# unchanged (the hash it keeps covers neither the profile nor -Xllvm options): a new profile
+# with unchanged sources would leave objects optimized with the old one. Every Swift module of
+# a profile-guided build goes through LLVM.
+pgo_flags=(-Xswiftc -Xllvm -Xswiftc -static-func-full-module-prefix=false
+  -Xcc -mllvm -Xcc -static-func-full-module-prefix=false
+  -Xswiftc -Xfrontend -Xswiftc -disable-incremental-llvm-codegen)
 
 if [ ! -f "$profile" ]; then
   echo "build-release: profile-guided build: instrumented build (.build/pgo-instrumented)" >&2
   rm -rf "$profile_dir/raw"
   mkdir -p "$profile_dir/raw"
-  swift build "${flags[@]}" --scratch-path .build/pgo-instrumented \
-    -Xswiftc -Xfrontend -Xswiftc "-ir-profile-generate=$profile_dir/raw/default.profraw" \
-    -Xlinker "$runtime" -Xlinker -u__llvm_profile_runtime
+  # Only what the training runs: gw and the three filters of its chain. Code built without
+  # instrumentation has no records in the profile and is optimized as without one (the cache
+  # and prompt_template plugins, the benchmarks), rather than as code the training never ran.
+  for product in gw gw_auth gw_rate_limit gw_transform; do
+    swift build "${flags[@]}" "${pgo_flags[@]}" --scratch-path .build/pgo-instrumented --product "$product" \
+      -Xswiftc -Xfrontend -Xswiftc "-ir-profile-generate=$profile_dir/raw/default.profraw" \
+      -Xcc -fprofile-generate -Xlinker "$runtime" -Xlinker -u__llvm_profile_runtime
+  done
   echo "build-release: profile-guided build: training run (scripts/pgo-train.py)" >&2
   python3 scripts/pgo-train.py --gw-bin .build/pgo-instrumented/release/gw --profile-dir "$profile_dir/raw"
   "$profdata_tool" merge -o "$profile.tmp" "$profile_dir"/raw/*.profraw
@@ -85,4 +103,5 @@ for a in "$@"; do
   case "$a" in --scratch-path | --scratch-path=*) scratch=() ;; esac
 done
 echo "build-release: profile-guided build with $profile" >&2
-exec swift build "${flags[@]}" "${scratch[@]}" -Xswiftc -Xfrontend -Xswiftc "-ir-profile-use=$profile" "$@"
+exec swift build "${flags[@]}" "${pgo_flags[@]}" "${scratch[@]}" \
+  -Xswiftc -Xfrontend -Xswiftc "-ir-profile-use=$profile" -Xcc "-fprofile-use=$profile" "$@"
