@@ -12,11 +12,15 @@ instrumented build must not pass silently):
   - plain proxying: GET and a POST with a 4 KiB body (most of the requests);
   - a route with the built-in filter chain: auth (API key), rate_limit, transform;
   - the AI API with the built-in mock provider, plain and streamed (SSE);
-  - an event stream proxied through a plain route.
+  - an event stream proxied through a plain route;
+  - TLS on both sides: a quarter of the connections come in over a TLS listener, and one
+    route's upstream is reached over TLS. Code the training never runs is compiled as cold
+    code (for size), which TLS must not be in a production build.
 
 The upstream is a second gw process answering from `direct_response` routes and its own mock
 AI provider; its counts go to a scratch directory that is thrown away. Everything listens on
-127.0.0.1; nothing outside this machine is needed.
+127.0.0.1; nothing outside this machine is needed but the openssl CLI, which makes the
+self-signed certificate both gateways' TLS listeners use.
 
 Usage: pgo-train.py --gw-bin INSTRUMENTED_GW --profile-dir DIR [--seconds 15]
 """
@@ -28,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -60,13 +65,37 @@ routes:
 """
 
 
-def preamble(name, port, admin_port):
-    """A config's version, its one listener and its admin address."""
-    return f"version: 1\nlisteners:\n  - name: {name}\n    address: {HOST}:{port}\nadmin:\n  address: {HOST}:{admin_port}\n"
+def preamble(name, port, tls_port, cert, admin_port):
+    """A config's version, its plain and TLS listeners and its admin address."""
+    return f"""version: 1
+listeners:
+  - name: {name}
+    address: {HOST}:{port}
+  - name: {name}-tls
+    address: {HOST}:{tls_port}
+    tls: {{certificate: "{cert.certificate}", private_key: "{cert.private_key}"}}
+admin:
+  address: {HOST}:{admin_port}
+"""
 
 
-def upstream_config(port, admin_port):
-    return preamble("upstream", port, admin_port) + f"""{AI}  - name: answer
+class Certificate:
+    """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
+
+    def __init__(self, directory):
+        self.certificate = os.path.join(directory, "cert.pem")
+        self.private_key = os.path.join(directory, "key.pem")
+        done = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                               "-keyout", self.private_key, "-out", self.certificate,
+                               "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                              capture_output=True)
+        if done.returncode != 0:
+            raise SystemExit("pgo-train: openssl could not make a certificate: "
+                             + done.stderr.decode("utf-8", "replace"))
+
+
+def upstream_config(ports, cert):
+    return preamble("upstream", ports["up"], ports["up_tls"], cert, ports["up_admin"]) + f"""{AI}  - name: answer
     match:
       prefix: /
     direct_response:
@@ -76,12 +105,16 @@ def upstream_config(port, admin_port):
 """
 
 
-def gateway_config(port, admin_port, upstream_port, plugin_dir):
+def gateway_config(ports, cert, plugin_dir):
     def plugin(name):
         return os.path.join(plugin_dir, f"libgw_{name}.so")
-    return preamble("main", port, admin_port) + f"""upstreams:
+    return preamble("main", ports["gw"], ports["gw_tls"], cert, ports["gw_admin"]) + f"""upstreams:
   backend:
-    targets: [{HOST}:{upstream_port}]
+    targets: [{HOST}:{ports["up"]}]
+  backend-tls:
+    targets: [{HOST}:{ports["up_tls"]}]
+    tls: true
+    tls_verify: false
 {AI}  - name: chain
     match:
       prefix: /chain/
@@ -110,6 +143,10 @@ def gateway_config(port, admin_port, upstream_port, plugin_dir):
     upstream: backend
     rewrite:
       path: /v1/$1
+  - name: tls-upstream
+    match:
+      prefix: /tls-upstream/
+    upstream: backend-tls
   - name: main
     match:
       prefix: /
@@ -156,16 +193,22 @@ def one(conn, method, path, body=None, headers=None, expect=200, contains=None):
         raise RuntimeError(f"{method} {path}: answer lacks {contains!r}: {data[:200]!r}")
 
 
-def worker(port, stop_at, counts, errors, index):
+def worker(ports, stop_at, counts, errors, index):
     auth = {"Authorization": "Bearer " + API_KEY}
     json_type = {"Content-Type": "application/json"}
     n = 0
     try:
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        if index % 4 == 3:
+            conn = http.client.HTTPSConnection(HOST, ports["gw_tls"], timeout=10,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection(HOST, ports["gw"], timeout=10)
         while time.monotonic() < stop_at:
             step = n % 20
-            if step < 8:
+            if step < 7:
                 one(conn, "GET", f"/items/{n % 97}?q={index}")
+            elif step == 7:
+                one(conn, "GET", f"/tls-upstream/items/{n % 97}")
             elif step < 15:
                 one(conn, "GET", f"/chain/items/{n % 89}", headers=auth)
             elif step == 15:
@@ -199,26 +242,27 @@ def main(argv):
     scratch = tempfile.mkdtemp(prefix="gw-pgo-train-")
     procs = []
     try:
-        up_port, up_admin, gw_port, gw_admin = free_port(), free_port(), free_port(), free_port()
+        ports = {name: free_port() for name in ("up", "up_tls", "up_admin", "gw", "gw_tls", "gw_admin")}
+        cert = Certificate(scratch)
         up_conf = os.path.join(scratch, "upstream.yaml")
         gw_conf = os.path.join(scratch, "gateway.yaml")
         with open(up_conf, "w") as f:
-            f.write(upstream_config(up_port, up_admin))
+            f.write(upstream_config(ports, cert))
         with open(gw_conf, "w") as f:
-            f.write(gateway_config(gw_port, gw_admin, up_port, plugin_dir))
+            f.write(gateway_config(ports, cert, plugin_dir))
         upstream = start(gw_bin, up_conf, os.path.join(scratch, "upstream-%p.profraw"),
                          os.path.join(scratch, "upstream.log"))
         procs.append(upstream)
-        wait_ready(up_admin, upstream, "the upstream gw")
+        wait_ready(ports["up_admin"], upstream, "the upstream gw")
         gateway = start(gw_bin, gw_conf, os.path.join(os.path.abspath(args.profile_dir), "%m-%p.profraw"),
                         os.path.join(scratch, "gateway.log"))
         procs.append(gateway)
-        wait_ready(gw_admin, gateway, "the gateway")
+        wait_ready(ports["gw_admin"], gateway, "the gateway")
 
         counts = [0] * args.threads
         errors = []
         stop_at = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=worker, args=(gw_port, stop_at, counts, errors, i))
+        threads = [threading.Thread(target=worker, args=(ports, stop_at, counts, errors, i))
                    for i in range(args.threads)]
         for t in threads:
             t.start()
