@@ -6,13 +6,16 @@ For each round and each build (order alternating per round) it starts gw (one ev
 CPU 1) with no filters or with the bench's three-filter chain, warms up, runs wrk -c64 on CPU 0
 (with the bench's nginx upstream there too), and records req/s and gw's CPU µs per request (from
 /proc). Prints each round and the medians. The plugins of each build are the ones next to its gw.
+With --tls, wrk connects over TLS (gw's listener with a self-signed certificate made by the
+openssl CLI; the upstream stays plain): what a build does with the TLS code.
 
-  python3 bench/ab.py --a OLD/gw --b NEW/gw [--chain] [--rounds 6] [--seconds 6]
+  python3 bench/ab.py --a OLD/gw --b NEW/gw [--chain] [--tls] [--rounds 6] [--seconds 6]
 """
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +32,7 @@ def main(argv):
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--seconds", type=int, default=6)
     p.add_argument("--conns", type=int, default=64)
+    p.add_argument("--tls", action="store_true", help="TLS from wrk to gw")
     args = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="gw-ab-")
     for d in ("conf", "logs", "run", "nginx-tmp"):
@@ -43,6 +47,13 @@ def main(argv):
         bench.Server("upstream-nginx", [bench.find_tool("nginx"), "-p", os.path.join(tmp, "nginx-tmp"), "-e",
                                         os.path.join(logdir, "upstream-stderr.log"), "-c", conf],
                      bench.PORTS["upstream"], 0, logdir).start()
+        tls_line = ""
+        if args.tls:
+            cert, key = os.path.join(tmp, "conf", "cert.pem"), os.path.join(tmp, "conf", "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", key,
+                            "-out", cert, "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+            tls_line = f'    tls: {{certificate: "{cert}", private_key: "{key}"}}\n'
+        scheme = "https" if args.tls else "http"
         results = {"A": [], "B": []}
         port, admin = bench.PORTS["gw"], bench.PORTS["gw.admin"]
         for r in range(args.rounds):
@@ -54,13 +65,14 @@ def main(argv):
                                .replace("${GW_BENCH_API_KEY}", bench.API_KEY))
                 cfg = os.path.join(tmp, "conf", f"gw-{name}.yaml")
                 with open(cfg, "w") as f:
-                    f.write(bench.gw_config(port, admin, filters))
+                    listener = f"    address: {bench.HOST}:{port}\n"
+                    f.write(bench.gw_config(port, admin, filters).replace(listener, listener + tls_line, 1))
                 server = bench.Server(f"gw-{name}", [binary, "run", "--config", cfg, "--log-level", "warning",
                                                      "--event-loops", "1"], port, 1, logdir, admin_port=admin).start()
                 try:
-                    bench.run_wrk(port, args.conns, 2, 0)
+                    bench.run_wrk(port, args.conns, 2, 0, scheme=scheme)
                     cpu0 = bench.tree_cpu_seconds(server.pid)
-                    stats, _ = bench.run_wrk(port, args.conns, args.seconds, 0)
+                    stats, _ = bench.run_wrk(port, args.conns, args.seconds, 0, scheme=scheme)
                     cpu = bench.tree_cpu_seconds(server.pid) - cpu0
                 finally:
                     server.stop()

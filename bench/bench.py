@@ -783,10 +783,10 @@ def parse_wrk(out):
     return r
 
 
-def run_wrk(port, conns, seconds, cpu, path="/"):
+def run_wrk(port, conns, seconds, cpu, path="/", scheme="http"):
     argv = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [
         "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-        "-H", f"{AUTH_HEADER[0]}: {AUTH_HEADER[1]}", f"http://{HOST}:{port}{path}"]
+        "-H", f"{AUTH_HEADER[0]}: {AUTH_HEADER[1]}", f"{scheme}://{HOST}:{port}{path}"]
     p = run_cmd(argv, timeout=seconds + 60)
     if p.returncode != 0:
         raise BenchError(f"wrk failed ({p.returncode}): {p.stderr.strip() or p.stdout.strip()}")
