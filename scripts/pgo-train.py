@@ -193,14 +193,14 @@ def one(conn, method, path, body=None, headers=None, expect=200, contains=None):
         raise RuntimeError(f"{method} {path}: answer lacks {contains!r}: {data[:200]!r}")
 
 
-def worker(ports, stop_at, counts, errors, index):
+def worker(ports, cert, stop_at, counts, errors, index):
     auth = {"Authorization": "Bearer " + API_KEY}
     json_type = {"Content-Type": "application/json"}
     n = 0
     try:
         if index % 4 == 3:
             conn = http.client.HTTPSConnection(HOST, ports["gw_tls"], timeout=10,
-                                               context=ssl._create_unverified_context())
+                                               context=ssl.create_default_context(cafile=cert.certificate))
         else:
             conn = http.client.HTTPConnection(HOST, ports["gw"], timeout=10)
         while time.monotonic() < stop_at:
@@ -262,7 +262,7 @@ def main(argv):
         counts = [0] * args.threads
         errors = []
         stop_at = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=worker, args=(ports, stop_at, counts, errors, i))
+        threads = [threading.Thread(target=worker, args=(ports, cert, stop_at, counts, errors, i))
                    for i in range(args.threads)]
         for t in threads:
             t.start()
