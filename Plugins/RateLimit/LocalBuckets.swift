@@ -11,6 +11,8 @@ final class LocalBucket: Sendable {
         /// When every budget is full again (host monotonic ns): from then on the
         /// bucket is the same as no bucket, and a sweep may drop it.
         var expiresAt: UInt64
+        /// The latest time a decision on the bucket was made at: the bucket's clock.
+        var now: UInt64 = 0
         /// Dropped from the table by a sweep: a thread that still holds it looks it up
         /// again (the check and the sweep take this lock, so no admission is lost).
         var retired = false
@@ -24,15 +26,23 @@ final class LocalBucket: Sendable {
 
     /// Decide one request with `evaluate` on the bucket's words (`count` of them;
     /// zeroed first if the bucket held another shape, as after a reload that changed
-    /// the limits). Nil if the bucket was retired.
+    /// the limits) at the time it passes. Nil if the bucket was retired.
+    ///
+    /// The time is `now`, or the bucket's clock if that is later: a request that read
+    /// the clock before another one, which then took the lock first, is decided as of
+    /// that other one. Decided at its own earlier time it would find the bucket's state
+    /// ahead of it and count that gap against itself: a remaining count one too low, or
+    /// at the budget's edge a refusal the rate did not call for.
     @inline(__always)
     func decide(
-        count: Int, now: UInt64, _ evaluate: (UnsafeMutableBufferPointer<UInt64>) -> RateDecision
+        count: Int, now: UInt64, _ evaluate: (UnsafeMutableBufferPointer<UInt64>, UInt64) -> RateDecision
     ) -> RateDecision? {
         state.withLock { s -> RateDecision? in
             if s.retired { return nil }
             if s.words.count != count { s.words = [UInt64](repeating: 0, count: count) }
-            let decision = s.words.withUnsafeMutableBufferPointer { evaluate($0) }
+            s.now = max(s.now, now)
+            let now = s.now
+            let decision = s.words.withUnsafeMutableBufferPointer { evaluate($0, now) }
             if decision.admitted { s.expiresAt = max(s.expiresAt, now &+ decision.ttlMilliseconds &* 1_000_000) }
             return decision
         }

@@ -75,7 +75,7 @@ final class RateLimiter: FilterFactory {
             cache.bucket = bucket
         }
         while true {
-            let decision = bucket.decide(count: count, now: now) { state in
+            let decision = bucket.decide(count: count, now: now) { state, now in
                 algorithm == .gcra ? GCRA.evaluate(limits, tats: state, now: now) : TokenBucket.evaluate(limits, state: state, now: now)
             }
             if let decision { return decision }

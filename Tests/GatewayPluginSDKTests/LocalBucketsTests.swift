@@ -15,7 +15,22 @@ import Testing
     }
 
     static func decide(_ bucket: LocalBucket, _ limits: [RateLimitConfig.Limit], now: UInt64) -> RateDecision? {
-        bucket.decide(count: limits.count, now: now) { GCRA.evaluate(limits, tats: $0, now: now) }
+        bucket.decide(count: limits.count, now: now) { GCRA.evaluate(limits, tats: $0, now: $1) }
+    }
+
+    /// Two event loops: one reads the clock, the other reads it later but takes the
+    /// bucket's lock first. The first is decided as of the later time, so the remaining
+    /// counts go down one per request and the last request of the budget is admitted.
+    @Test func aRequestThatReadTheClockEarlierIsDecidedAtTheBucketsTime() throws {
+        let limits = [Self.limit(3, perSeconds: 60)]  // one per 20 s, burst 3
+        let bucket = LocalBucket(now: 0)
+        let t = 1000 * Self.second
+        let first = try #require(Self.decide(bucket, limits, now: t + Self.second / 1000))
+        let late = try #require(Self.decide(bucket, limits, now: t))  // read its clock 1 ms earlier
+        let last = try #require(Self.decide(bucket, limits, now: t))
+        #expect([first, late, last].map(\.admitted) == [true, true, true])
+        #expect([first, late, last].map(\.remaining) == [2, 1, 0])
+        #expect(Self.decide(bucket, limits, now: t + Self.second / 1000)?.admitted == false)
     }
 
     @Test func threadsSharingABucketAdmitExactlyTheBudget() async {
