@@ -30,6 +30,11 @@ public final class FaultUpstream: Sendable {
         /// Answer the first request of a connection; close on the next one without answering
         /// (an idle keep-alive connection the upstream closed).
         case closeReusedConnections
+        /// Answer with these bytes as they are; close afterwards if `close`.
+        case raw(String, close: Bool)
+        /// Answer the first request of a connection; answer later ones with these bytes,
+        /// then close.
+        case rawOnReusedConnections(String)
     }
 
     struct State {
@@ -191,13 +196,7 @@ final class FaultHandler: ChannelInboundHandler {
                     }
                 }
         case .garbage:
-            guard let outlet = try? context.pipeline.syncOperations.context(handlerType: RawBytesOutlet.self) else {
-                context.close(promise: nil)
-                return
-            }
-            outlet.writeAndFlush(NIOAny(ByteBuffer(string: "NOT HTTP AT ALL \u{1}\u{2}\r\n\r\n"))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            writeRaw("NOT HTTP AT ALL \u{1}\u{2}\r\n\r\n", close: true, context)
         case .status(let status):
             respond(status, "fault \(status) \(server.name)", context)
         case .slowStatus(let status, let delay):
@@ -207,6 +206,20 @@ final class FaultHandler: ChannelInboundHandler {
             }
         case .closeReusedConnections:
             if served > 1 { context.close(promise: nil) } else { respond(200, "ok \(server.name)", context) }
+        case .raw(let bytes, let close):
+            writeRaw(bytes, close: close, context)
+        case .rawOnReusedConnections(let bytes):
+            if served > 1 { writeRaw(bytes, close: true, context) } else { respond(200, "ok \(server.name)", context) }
+        }
+    }
+
+    private func writeRaw(_ bytes: String, close: Bool, _ context: ChannelHandlerContext) {
+        guard let outlet = try? context.pipeline.syncOperations.context(handlerType: RawBytesOutlet.self) else {
+            context.close(promise: nil)
+            return
+        }
+        outlet.writeAndFlush(NIOAny(ByteBuffer(string: bytes))).assumeIsolated().whenComplete { _ in
+            if close { context.close(promise: nil) }
         }
     }
 

@@ -66,10 +66,42 @@ import Testing
         #expect(result.keepAlive)
     }
 
-    @Test func twoResponsesInOneReadAreBothDelivered() throws {
-        let one = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
-        let result = try Self.parse(one + Self.chunked)
-        #expect(result.events == ["head 200", "body a", "end", "head 200", "body hello, world", "end"])
+    /// gw sends one request at a time on a connection: bytes after a complete response
+    /// answer nothing it asked. Delivered, they would become the answer to the next
+    /// request on the connection, possibly another client's (response desync).
+    @Test func bytesAfterACompleteResponseAreDroppedAndTheConnectionIsNotReused() throws {
+        let extra = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
+        for first in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", Self.chunked, "HTTP/1.1 204 No Content\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let result = try Self.parse(first + extra)
+            #expect(result.events.count(where: { $0.hasPrefix("head") }) == 1, "\(result.events)")
+            #expect(result.events.last == "end")
+            #expect(!result.events.contains("body smuggled"))
+            #expect(!result.keepAlive, "\(first)")
+            // The same response alone leaves the connection reusable.
+            #expect(try Self.parse(first).keepAlive)
+        }
+        // Split so the extra bytes come in a later read: the connection is idle by then,
+        // and the upstream handler closes it (`UpstreamHandler.channelRead`).
+    }
+
+    @Test func aSwitchingProtocolsAnswerIsRefused() throws {
+        // gw forwards no Upgrade: a 101 is unasked for, and the bytes after it would
+        // reach the client unframed.
+        #expect(throws: HTTPParserError.invalidStatus) {
+            try Self.parse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nraw")
+        }
+    }
+
+    @Test func aPartialHeadIsTellable() throws {
+        let parser = UpstreamResponseParser()
+        #expect(!parser.hasPartialHead)
+        try parser.feed(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Le")) { _ in }
+        #expect(parser.hasPartialHead, "a close now is a truncated answer, not the keep-alive race")
+        try parser.feed(ByteBuffer(string: "ngth: 2\r\n\r\nok")) { _ in }
+        #expect(!parser.hasPartialHead)
     }
 
     @Test func headersAreParsedWithTheirValuesTrimmed() throws {

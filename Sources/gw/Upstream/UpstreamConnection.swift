@@ -154,6 +154,16 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
+        guard delegate != nil else {
+            // Bytes on an idle connection (even an incomplete head, which the parser
+            // would otherwise keep and join to the next exchange's answer): nothing
+            // asked for them, so the connection cannot be trusted any more.
+            failed = true
+            connection?.reusable = false
+            if let connection { connection.pool?.remove(connection) }
+            context.close(promise: nil)
+            return
+        }
         let bytes = unwrapInboundIn(data)
         do {
             try parser.feed(bytes) { event in self.deliver(event, context: context) }
@@ -199,13 +209,21 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         connection?.reusable = false
         if let connection { connection.pool?.remove(connection) }
+        var error: any Error = ChannelError.eof
         if !failed {
-            // A body framed by EOF ends here; a truncated one is reported as EOF below.
-            try? parser.inputClosed { event in self.deliver(event, context: context) }
+            if parser.hasPartialHead {
+                // Part of a head, then the close: the upstream answered and the answer
+                // is broken. Not the keep-alive race (a close before any answer), which
+                // is retried even for a POST the upstream then has seen once.
+                error = HTTPParserError.invalidEOFState
+            } else {
+                // A body framed by EOF ends here; a truncated one is reported as EOF below.
+                try? parser.inputClosed { event in self.deliver(event, context: context) }
+            }
         }
         let delegate = self.delegate
         self.delegate = nil
-        delegate?.upstreamFailed(ChannelError.eof)
+        delegate?.upstreamFailed(error)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -13,7 +13,8 @@ import PluginHost
 /// `Transfer-Encoding` reads to EOF; `Content-Length` (all values equal) counts
 /// bytes; otherwise the body ends at EOF. A response framed by both headers, by
 /// EOF, or marked `Connection: close` makes the connection unusable afterwards.
-/// 1xx heads other than 101 are dropped. Body bytes are slices of the input (no
+/// 1xx heads are dropped, except 101, which is an error (gw forwards no Upgrade);
+/// bytes after a complete response make the connection unusable. Body bytes are slices of the input (no
 /// copy); only an incomplete head or chunk line is kept between reads.
 ///
 /// Errors are `HTTPParserError`, as NIO's decoder threw, so callers classify
@@ -105,13 +106,16 @@ final class UpstreamResponseParser {
                     return
                 }
                 guard headLength <= Self.maxHeadBytes else { throw .headerOverflow }
+                // gw forwards no Upgrade (docs/decisions.md): a 101 was asked for by
+                // nobody, and what follows it would reach the client unframed.
+                guard received.status != 101 else { throw .invalidStatus }
                 received.bytes = buffer.readSlice(length: headLength)!
-                startResponse(received, emit: emit)
+                if startResponse(received, excess: buffer.readableBytes, emit: emit) { return }
             case .fixed(let remaining):
                 let take = min(remaining, buffer.readableBytes)
                 emit(.body(buffer.readSlice(length: take)!))
                 if take == remaining {
-                    finish(emit)
+                    if finish(emit, excess: buffer.readableBytes) { return }
                 } else {
                     state = .fixed(remaining: remaining - take)
                 }
@@ -130,7 +134,7 @@ final class UpstreamResponseParser {
             case .trailers:
                 // Trailer fields are read and dropped (gw forwards no trailers).
                 guard let line = try readLine(&buffer) else { return }
-                if line.readableBytes == 0 { finish(emit) }
+                if line.readableBytes == 0, finish(emit, excess: buffer.readableBytes) { return }
             case .untilClose:
                 emit(.body(buffer))
                 return
@@ -156,16 +160,15 @@ final class UpstreamResponseParser {
     // MARK: - Heads
 
     /// The body's framing is decided before the head is handed on (`takeHead`).
-    private func startResponse(_ received: consuming ReceivedResponseHead, emit: (Event) -> Void) {
+    /// `excess`: input bytes after the head. Returns true when the response ended
+    /// with its head and bytes followed it (`finish`).
+    private func startResponse(_ received: consuming ReceivedResponseHead, excess: Int, emit: (Event) -> Void) -> Bool {
         let code = received.status
-        if code < 200 && code != 101 { return }  // informational: the final head follows
+        if code < 200 { return false }  // informational: the final head follows
         // HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
         if received.connectionClose || (received.version.minor == 0 && !received.connectionKeepAlive) { keepAlive = false }
         let body: State?  // nil: no body, the response ends with its head
-        if code == 101 {
-            keepAlive = false
-            body = .untilClose
-        } else if requestIsHEAD || code == 204 || code == 304 {
+        if requestIsHEAD || code == 204 || code == 304 {
             body = nil
         } else if received.hasTransferEncoding {
             // Both framings at once is a smuggling pattern: never reuse the connection.
@@ -185,13 +188,35 @@ final class UpstreamResponseParser {
         self.head = consume received
         emit(.head)
         self.head = nil
-        if let body { state = body } else { finish(emit) }
+        if let body {
+            state = body
+            return false
+        }
+        return finish(emit, excess: excess)
     }
 
-    private func finish(_ emit: (Event) -> Void) {
+    /// The response is complete. `excess`: input bytes after its end. An upstream
+    /// answers one response per request, so bytes beyond it are not the next
+    /// request's answer (that request is not sent yet): a second response it sent
+    /// on its own, or garbage. Handed on, they would become the answer to whichever
+    /// request the connection carries next, possibly another client's (response
+    /// desync). They are dropped and the connection is not reused. Returns whether
+    /// that happened: the caller stops parsing this input.
+    private func finish(_ emit: (Event) -> Void, excess: Int) -> Bool {
         state = .head
         requestIsHEAD = false
+        pending = nil
+        partialHead = nil
+        if excess > 0 { keepAlive = false }
         emit(.end)
+        return excess > 0
+    }
+
+    /// Bytes of an incomplete response head are held: the connection closed in the
+    /// middle of a head (a truncated answer, not a connection closed before any).
+    var hasPartialHead: Bool {
+        if case .head = state { return pending != nil }
+        return false
     }
 
     /// Validate the head at the start of `bytes` and read what gw needs from it into
