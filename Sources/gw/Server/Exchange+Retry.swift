@@ -119,7 +119,9 @@ extension Exchange {
     @discardableResult
     func giveUp(_ failure: TryFailure, message: String) -> Bool {
         guard let route else { return true }
-        if !attempt.usedFallback, let name = route.reliability.fallbackUpstream, let fallback = state.upstreams[name] {
+        if !attempt.usedFallback, let name = route.reliability.fallbackUpstream, let fallback = state.upstreams[name],
+            mayResend(after: failure, route)
+        {
             attempt.usedFallback = true
             releaseSlots()
             upstream = fallback
@@ -146,6 +148,21 @@ extension Exchange {
             failUpstream(status: .serviceUnavailable, type: failure.errorType, message: message)
         }
         return true
+    }
+
+    /// Whether the request may be sent again, to the fallback upstream, as retries are:
+    /// every body byte sent so far is still held (a body that outgrew
+    /// `retries.buffer_bytes` would reach it truncated), and a request the failed
+    /// upstream may have received and acted on is sent again only if its method is
+    /// idempotent or the route allows `retry_non_idempotent` (docs/decisions.md 21).
+    private func mayResend(after failure: TryFailure, _ route: CompiledRoute) -> Bool {
+        guard !attempt.replayLost else { return false }
+        switch failure {
+        case .connectFailure, .overflow:
+            return true  // nothing of it reached an upstream
+        case .reset, .timeout, .status:
+            return RetryRules.isIdempotent(requestMethod) || route.reliability.retryNonIdempotent
+        }
     }
 
     /// Close the try's connection and return its accounting (target in-flight count).

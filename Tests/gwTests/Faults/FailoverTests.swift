@@ -35,6 +35,31 @@ extension EndToEnd {
             }
         }
 
+        /// The fallback upstream follows the retry rules: a POST the failed upstream may
+        /// have acted on, or a body no longer held whole, is not sent there.
+        @Test func theFallbackUpstreamGetsOnlyWhatARetryWouldResend() async throws {
+            try await Faults.withUpstreams(2) { ups async throws in
+                let backup = """
+                      backup:
+                        targets: ["127.0.0.1:\(ups[1].port)"]
+                    """
+                await ups[0].set(.hang)
+                let route = "fallback_upstream: backup\nretries: {per_try_timeout: 200ms, buffer_bytes: 1KiB}"
+                try await withGateway(yaml: Faults.yaml(Array(ups[0..<1]), route: route, extraUpstreams: backup)) { gw async throws in
+                    let get = try await gw.send(.GET, "/read")
+                    #expect(get.status == .ok && get.header("x-upstream") == "b", "a GET falls back")
+                    let post = try await gw.send(.POST, "/orders", headers: [("x-test-id", "p1")], body: .string("{}"))
+                    #expect(post.status == .gatewayTimeout, "\(post.status) \(post.text)")
+                    #expect(!ups[1].ids.contains("p1"), "the POST the hung upstream holds was not sent to the fallback too")
+                    let big = try await gw.send(.PUT, "/doc", headers: [("x-test-id", "u1")], body: .pattern(length: 200_000))
+                    #expect(big.status == .gatewayTimeout, "\(big.status) \(big.text)")
+                    #expect(!ups[1].ids.contains("u1"), "a body past the replay buffer would reach the fallback truncated")
+                    let small = try await gw.send(.PUT, "/doc", headers: [("x-test-id", "u2")], body: .string("small"))
+                    #expect(small.status == .ok && ups[1].ids.contains("u2"))
+                }
+            }
+        }
+
         @Test func aBodyLargerThanTheReplayBufferIsNotRetried() async throws {
             try await Faults.withUpstreams(2) { ups async throws in
                 await ups[0].set(.status(503))
