@@ -101,6 +101,7 @@ extension FilterChainRun {
                 directions[d].wholeBodyAt = position
                 directions[d].bodies.whole = ByteBuffer()
                 flushHeld(direction)
+                if direction == .request && !terminated { delegate?.filterRunCollectsRequestBody(self) }
                 return
             }
         }

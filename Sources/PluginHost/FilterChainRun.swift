@@ -76,6 +76,14 @@ public protocol FilterChainRunDelegate: AnyObject {
     func filterRun(_ run: FilterChainRun, failed failure: FilterFailure)
     /// A filter reset the stream, or a held body outgrew its limit.
     func filterRun(_ run: FilterChainRun, reset reason: String, status: HTTPResponseStatus)
+    /// A request header hook asked for the whole body before the headers go on
+    /// (`GW_BUFFER`): a client waiting for `100 Continue` must be told to send it.
+    func filterRunCollectsRequestBody(_ run: FilterChainRun)
+}
+
+extension FilterChainRunDelegate {
+    /// Nothing to tell by default (a delegate that never answers `Expect: 100-continue`).
+    public func filterRunCollectsRequestBody(_ run: FilterChainRun) {}
 }
 
 /// One stream's pass through a route's filter chain: request hooks in chain order,

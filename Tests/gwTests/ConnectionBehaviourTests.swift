@@ -112,6 +112,47 @@ extension EndToEnd {
             }
         }
 
+        /// Routes that read the body without an upstream connection: an AI route, and a
+        /// filter that collects the whole body first (prompt_template). A client that
+        /// waits for 100 Continue must get it there too.
+        @Test(arguments: ["/v1/chat/completions", "/apis/summarize"])
+        func anExpect100ContinueRequestGets100WhereGwReadsTheBodyItself(_ path: String) async throws {
+            let yaml = """
+                version: 1
+                listeners: [{name: main, address: "127.0.0.1:0"}]
+                admin: off
+                ai:
+                  providers:
+                    mock: {type: mock}
+                  models:
+                    - name: fast
+                      deployments: [{provider: mock, model: mock-1}]
+                routes:
+                  - name: chat
+                    match: {prefix: /v1/}
+                    ai: {endpoint: chat, models: [fast]}
+                  - name: summarize
+                    match: {prefix: /apis/summarize}
+                    ai: {endpoint: chat, models: [fast]}
+                    filters:
+                      - plugin: prompt_template
+                        config:
+                          name: summarize
+                          version: "1"
+                          model: fast
+                          messages: [{role: user, content: "Summarize: {{text}}"}]
+                          variables: {text: {type: string, required: true}}
+
+                """
+            try await withGateway(yaml: yaml) { gw in
+                let answer = try await RawConnection.exchange(
+                    port: gw.port,
+                    text: "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
+                    timeout: .milliseconds(500))
+                #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n"), "answer: \(answer)")
+            }
+        }
+
         @Test func aURIOverMaxURIBytesGets414() async throws {
             try await withProxy(.echo, yaml: { gatewayYAML(upstreamPort: $0, limits: "{max_uri_bytes: 64}", routes: proxyRoute()) }) { upstream, gw in
                 let response = try await gw.send(.GET, "/" + String(repeating: "a", count: 100))

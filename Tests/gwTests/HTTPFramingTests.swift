@@ -151,6 +151,45 @@ extension EndToEnd {
             }
         }
 
+        /// RFC 9112 §3.2: a request target has no fragment. An upstream may end the path at
+        /// `#` after resolving the dot segment before it (nginx serves `/public/..#x` as
+        /// `/`), a path gw would have routed by `/public/`.
+        @Test(arguments: ["/public/..#x", "/a#b", "/a?q=1#b", "/#"])
+        func aFragmentInTheTargetIsRefused(_ target: String) async throws {
+            try await withProxy(.echo) { upstream, gw in
+                let answer = try await RawConnection.exchange(port: gw.port, text: "GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(answer.hasPrefix("HTTP/1.1 400 "), "answer: \(answer)")
+                #expect(answer.contains("a fragment in the request target"), "answer: \(answer)")
+                #expect(upstream.connectionCount == 0)
+            }
+        }
+
+        /// gw's own answers (no route, a bad path) honour the client's `Connection: close`
+        /// and HTTP/1.0 without keep-alive, as answers from the upstream do.
+        @Test(arguments: [
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /nope HTTP/1.0\r\nHost: x\r\n\r\n",
+            "GET /a/../../x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ])
+        func gwsOwnErrorAnswersCloseWhenTheClientAskedTo(_ request: String) async throws {
+            let yaml = """
+                version: 1
+                listeners: [{name: main, address: "127.0.0.1:0"}]
+                admin: off
+                routes:
+                  - name: only
+                    match: {prefix: /only/}
+                    direct_response: {status: 200, body: "only"}
+
+                """
+            try await withGateway(yaml: yaml) { gw in
+                let started = ContinuousClock.now
+                let answer = try await RawConnection.exchange(port: gw.port, text: request, timeout: .seconds(5))
+                #expect(answer.hasPrefix("HTTP/1.1 4") || answer.hasPrefix("HTTP/1.0 4"), "answer: \(answer)")
+                #expect(answer.lowercased().contains("connection: close"), "answer: \(answer)")
+                #expect(ContinuousClock.now - started < .seconds(4), "gw closed the connection, the read did not time out")
+            }
+        }
+
         /// After a malformed head the connection answers once and reads nothing more.
         @Test func bytesAfterAMalformedHeadGetNoSecondAnswer() async throws {
             try await withProxy(.echo) { _, gw in

@@ -153,10 +153,18 @@ import Testing
             let r1 = try await gw.send(.GET, "/static/a/b")
             #expect(r1.status == .ok)
             #expect(upstream.lastRequest?.head.uri == "/files/a/b")
-            // Unchanged by normalising (`..` is part of a segment), but the template makes `/files/../x`.
+            // Unchanged by normalising (`..` is part of a segment), but the template makes
+            // `/files/../x`, which is `/x`: out of `/files/`, so refused.
             let r2 = try await gw.send(.GET, "/static../x")
-            #expect(r2.status == .ok)
-            #expect(upstream.lastRequest?.head.uri == "/x")
+            #expect(r2.status == .badRequest)
+            #expect(r2.errorType == "bad_path")
+            #expect(upstream.lastRequest?.head.uri == "/files/a/b", "nothing more reached the upstream")
+            let r2b = try await gw.send(.GET, "/static..")
+            #expect(r2b.status == .badRequest, "/files/.. is /")
+            // A dot segment that stays inside the template's text is resolved as before.
+            let r2c = try await gw.send(.GET, "/static/a/../b")
+            #expect(r2c.status == .ok)
+            #expect(upstream.lastRequest?.head.uri == "/files/b")
             // `/up../x` is normal; the template `/$1` makes `/../x`.
             let r3 = try await gw.send(.GET, "/up../x")
             #expect(r3.status == .badRequest)

@@ -37,6 +37,11 @@ final class CompiledRoute: Sendable {
     let action: Action
     /// Path rewrite with `$1`.. captures from a regex path (or the part after a prefix as `$1`).
     let rewritePath: String?
+    /// The rewrite template's text before its first capture, normalised: a rewritten
+    /// path must still start with it once normalised. Otherwise a capture climbed out
+    /// of it (`/static../x` with prefix `/static` and template `/files/$1` is
+    /// `/files/../x`, which is `/x`): the route would reach any upstream path.
+    let rewriteFixedPrefix: String?
     let chain: FilterChain
     /// Retries and failover (docs/reliability.md).
     let reliability: GatewayConfig.RouteReliability
@@ -59,6 +64,20 @@ final class CompiledRoute: Sendable {
         self.headers = headers
         self.action = action
         self.rewritePath = rewritePath
+        rewriteFixedPrefix = rewritePath.map { template in
+            var fixed = Substring(template)
+            var i = template.startIndex
+            while let dollar = template[i...].firstIndex(of: "$") {
+                let next = template.index(after: dollar)
+                if next < template.endIndex, template[next].isWholeNumber {
+                    fixed = template[..<dollar]
+                    break
+                }
+                i = next
+            }
+            let text = String(fixed)
+            return (try? PathNormalizer.normalize(text)).flatMap { $0 } ?? text
+        }
         self.chain = chain
         var plain: (bytes: [UInt8], exact: Bool)?
         if hosts.isEmpty && methods.isEmpty && headers.isEmpty && rewritePath == nil {

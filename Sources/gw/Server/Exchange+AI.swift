@@ -26,6 +26,7 @@ extension Exchange {
             default: break
             }
         }
+        continueIfExpected()
         downstream.maybeResumeReads()
     }
 

@@ -70,6 +70,10 @@ extension Exchange: FilterChainRunDelegate {
         fail(status: status, type: type, message: reason, close: true)
     }
 
+    func filterRunCollectsRequestBody(_ run: FilterChainRun) {
+        continueIfExpected()
+    }
+
     func flushDownstream() {
         if downstreamNeedsFlush {
             downstreamNeedsFlush = false

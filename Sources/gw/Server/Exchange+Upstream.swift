@@ -135,14 +135,19 @@ extension Exchange {
         // (`DownstreamHandler.channelReadComplete`): a body or the last chunk read in
         // the same batch then leaves in the same write as the head.
         if downstream.inRead && connection.isWritable { upstreamNeedsFlush = true } else { connection.flush() }
-        // RFC 9110 §10.1.1: no 100 (Continue) to an HTTP/1.0 client.
-        if expectContinue && !requestComplete && clientVersion.minor >= 1 {
-            expectContinue = false
-            downstream.writeResponseHead(HTTPResponseHead(version: clientVersion, status: .continue))
-            downstream.flush()
-        }
+        continueIfExpected()
         if requestForwardedEnd { armFirstByteTimer() }
         downstream.maybeResumeReads()
+    }
+
+    /// Tell a client that waits for it (`Expect: 100-continue`) to send its body: once
+    /// an upstream takes the request, an AI route starts reading it, or a filter
+    /// collects it whole. RFC 9110 §10.1.1: never to an HTTP/1.0 client.
+    func continueIfExpected() {
+        guard expectContinue && !requestComplete && !done && clientVersion.minor >= 1 else { return }
+        expectContinue = false
+        downstream.writeResponseHead(HTTPResponseHead(version: clientVersion, status: .continue))
+        downstream.flush()
     }
 
     /// The Host the upstream's policy sends instead of the client's (nil: keep it).

@@ -138,8 +138,15 @@ final class Exchange {
         var uri = target
         if let rewritten = Self.upstreamURI(target, match: match) {
             // A rewrite template can put back what normalising took out (`/static..` with
-            // prefix `/static` and `/files/$1` makes `/files/..`).
+            // prefix `/static` and `/files/$1` makes `/files/..`): normalised again, the
+            // path must still be under the template's fixed text (`Route.rewriteFixedPrefix`).
             guard let normalized = normalizedTarget(rewritten, rewritten: true) else { return }
+            if state.config.normalizePaths, let fixed = route.rewriteFixedPrefix, !normalized.hasPrefix(fixed) {
+                fail(
+                    status: .badRequest, type: "bad_path", message: "rewritten: the path climbs out of the rewrite's \(fixed)",
+                    close: false)
+                return
+            }
             uri = normalized
         }
         var requestLines: RequestHeadBytes?
@@ -457,7 +464,9 @@ final class Exchange {
             context.close(promise: nil)
             return
         }
-        let closing = close || (!requestComplete && expectsBody)
+        // A client that asked to close (or HTTP/1.0 without keep-alive) is answered with
+        // `Connection: close` and closed, as for answers from the upstream (RFC 9112 §9.6).
+        let closing = close || !clientKeepAlive || (!requestComplete && expectsBody)
         // The client gets the request id on gw's own error answers too (it is in the logs).
         let lastWrite = downstream.writeError(
             status: status, type: type, message: message, close: closing, extraHeaders: extraHeaders + [("x-request-id", requestID.string)],

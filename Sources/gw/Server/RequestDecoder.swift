@@ -3,6 +3,12 @@ import NIOCore
 import NIOHTTP1
 import PluginHost
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One parsed piece of a client request.
 enum RequestPart {
     /// `keepAlive`: llhttp's verdict from the version and `Connection` header.
@@ -224,6 +230,12 @@ final class RequestDecoder {
             case .success(let originForm): uri = originForm
             }
         } else {
+            // RFC 9112 §3.2: no fragment in a request target. llhttp takes one, and an
+            // upstream may end the path at it after resolving a dot segment before it
+            // (nginx serves `/public/..#x` as `/`): a path gw routed by `/public/`.
+            if let base = target.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), target.count) != nil {
+                return refuse(.invalidURL, "a fragment in the request target")
+            }
             uri = String(decoding: target, as: UTF8.self)
         }
         let head = ReceivedRequestHead(
