@@ -11,14 +11,14 @@ final class RedisServer: @unchecked Sendable {
     let port: Int
     private let process = Process()
 
-    init(port: Int) throws {
+    init(port: Int, arguments: [String] = []) throws {
         self.port = port
         let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw RedisMissing()
         }
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -9,9 +9,24 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
 
     private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()
     private var pending = ByteBuffer()
+    /// The connection closed: a command written now would wait for a reply forever.
+    private var closed = false
+    /// Commands sent and not answered, at most: more fail at once (a server slower
+    /// than the load; `RedisClient` drops a connection whose commands time out).
+    let maxWaiting: Int
+
+    init(maxWaiting: Int = 16_384) {
+        self.maxWaiting = maxWaiting
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let (args, reply) = unwrapOutboundIn(data)
+        if closed || waiting.count >= maxWaiting {
+            let error = RESPError(closed ? "the connection to Redis closed" : "\(waiting.count) commands already wait for Redis")
+            reply.fail(error)
+            promise?.fail(error)
+            return
+        }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         RESP.encode(args, into: &buffer)
         waiting.append(reply)
@@ -30,17 +45,25 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
             }
             pending.discardReadBytes()
         } catch {
+            closed = true
             failAll(error)
             context.close(promise: nil)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closed = true
         failAll(RESPError("the connection to Redis closed"))
         context.fireChannelInactive()
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closed = true
+        failAll(RESPError("the connection to Redis closed"))
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closed = true
         failAll(error)
         context.close(promise: nil)
     }

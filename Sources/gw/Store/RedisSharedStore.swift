@@ -12,42 +12,53 @@ final class RedisSharedStore: SharedStore {
         self.prefix = prefix
     }
 
-    /// GCRA over n limits in microseconds (Lua numbers are doubles: exact to 2^53 µs).
-    /// ARGV: cost, then interval and tolerance per limit. Reply: admitted, refused_by,
-    /// wait, ahead per limit. The TATs are stored as one comma-separated value.
+    /// GCRA over n limits in nanoseconds, as the in-process store computes it: an
+    /// interval is rarely a whole number of microseconds (600,000 per second is 1,666.67
+    /// ns), and rounding it to one would loosen a fast limit by up to 2×. Lua numbers are
+    /// doubles, exact to 2^53 (104 days in ns): too few for a time since 1970, so each
+    /// stored TAT is `seconds:nanoseconds` on the server's clock (`TIME`) and only the
+    /// differences to now, bounded by the tolerance, are computed in nanoseconds.
+    /// ARGV: cost, then interval and tolerance (ns) per limit. Reply: admitted,
+    /// refused_by, wait (ns), ahead (ns) per limit. The key is `gcra2:` (the earlier
+    /// format kept microseconds under `gcra:`; those keys expire on their own).
     static let gcraScript = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local sec = tonumber(t[1])
+        local ns = tonumber(t[2]) * 1000
         local cost = tonumber(ARGV[1])
         local n = (#ARGV - 1) / 2
-        local tats = {}
+        local aheads = {}
         local stored = redis.call('GET', KEYS[1])
         if stored then
           local i = 1
-          for v in string.gmatch(stored, '[^,]+') do tats[i] = tonumber(v); i = i + 1 end
+          for s, f in string.gmatch(stored, '(%d+):(%d+)') do
+            aheads[i] = math.max((tonumber(s) - sec) * 1000000000 + (tonumber(f) - ns), 0)
+            i = i + 1
+          end
         end
         local refusing, longest = -1, 0
         for i = 1, n do
-          local tat = math.max(tats[i] or 0, now)
-          local ahead = tat - now + tonumber(ARGV[2 * i]) * cost
+          local ahead = (aheads[i] or 0) + tonumber(ARGV[2 * i]) * cost
           local tol = tonumber(ARGV[2 * i + 1])
           if ahead > tol and (refusing < 0 or ahead - tol > longest) then refusing, longest = i - 1, ahead - tol end
         end
         local out = {}
         if refusing >= 0 then
           out[1], out[2], out[3] = 0, refusing, longest
-          for i = 1, n do out[3 + i] = math.max(tats[i] or 0, now) - now end
+          for i = 1, n do out[3 + i] = aheads[i] or 0 end
           return out
         end
         local parts, longestAhead = {}, 0
         out[1], out[2], out[3] = 1, 0, 0
         for i = 1, n do
-          local tat = math.max(tats[i] or 0, now) + tonumber(ARGV[2 * i]) * cost
-          parts[i] = string.format('%.0f', tat)
-          out[3 + i] = tat - now
-          if tat - now > longestAhead then longestAhead = tat - now end
+          local ahead = (aheads[i] or 0) + tonumber(ARGV[2 * i]) * cost
+          local total = ns + ahead
+          local carry = math.floor(total / 1000000000)
+          parts[i] = string.format('%.0f:%.0f', sec + carry, total - carry * 1000000000)
+          out[3 + i] = ahead
+          if ahead > longestAhead then longestAhead = ahead end
         end
-        redis.call('SET', KEYS[1], table.concat(parts, ','), 'PX', math.floor(longestAhead / 1000) + 1)
+        redis.call('SET', KEYS[1], table.concat(parts, ','), 'PX', math.floor(longestAhead / 1000000) + 1)
         return out
         """
 
@@ -58,19 +69,18 @@ final class RedisSharedStore: SharedStore {
         """
 
     func gcra(key: String, limits: [GCRALimit], cost: UInt32, on loop: any EventLoop) -> EventLoopFuture<GCRAOutcome> {
-        var args = ["EVAL", Self.gcraScript, "1", prefix + "gcra:" + key, String(cost)]
+        var args = ["EVAL", Self.gcraScript, "1", prefix + "gcra2:" + key, String(cost)]
         for limit in limits {
-            args.append(String(max(1, limit.interval / 1000)))
-            args.append(String(limit.tolerance / 1000))
+            args.append(String(max(1, limit.interval)))
+            args.append(String(limit.tolerance))
         }
         let count = limits.count
         return client.send(args, on: loop).flatMapThrowing { reply in
             guard case .array(let items?) = reply, items.count == 3 + count,
                 let admitted = items[0].integer, let refusedBy = items[1].integer, let wait = items[2].integer
             else { throw SharedStoreUnavailable("unexpected reply to the GCRA script: \(reply)") }
-            let ahead = items[3...].map { UInt64(max(0, $0.integer ?? 0)) &* 1000 }
-            return GCRAOutcome(
-                admitted: admitted == 1, refusedBy: Int(refusedBy), waitNanoseconds: UInt64(max(0, wait)) &* 1000, ahead: ahead)
+            let ahead = items[3...].map { UInt64(max(0, $0.integer ?? 0)) }
+            return GCRAOutcome(admitted: admitted == 1, refusedBy: Int(refusedBy), waitNanoseconds: UInt64(max(0, wait)), ahead: ahead)
         }
     }
 
