@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -822,6 +823,27 @@ def ratio(a, b):
     return a / b if (a is not None and b) else None
 
 
+def ratio_interval(runs, ref, key="rps", level=0.95, resamples=4000):
+    """A bootstrap interval of mean(runs)/mean(ref) over the paired rounds (round i of each was
+    measured back to back, so a round is resampled as a pair): how far the ratio of this run could
+    move on a machine this noisy. Crude with four rounds, but it says whether a target is met
+    clearly or only within the noise. Seeded: the same rounds give the same interval."""
+    pairs = [(x[key], y[key]) for x, y in zip(runs, ref)]
+    if len(pairs) < 2:
+        return None
+    rng = random.Random(20261208)
+    stats = []
+    for _ in range(resamples):
+        sample = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        den = sum(b for _, b in sample)
+        if den:
+            stats.append(sum(a for a, _ in sample) / den)
+    stats.sort()
+    lo = stats[int((1 - level) / 2 * len(stats))]
+    hi = stats[min(len(stats) - 1, int((1 + level) / 2 * len(stats)))]
+    return lo, hi
+
+
 def md_table(header, rows, align=None):
     align = align or ["l"] + ["r"] * (len(header) - 1)
     out = ["| " + " | ".join(header) + " |",
@@ -1221,27 +1243,31 @@ class Bench:
                     rp99 = ratio(p99, statistics.median(r["p99_ms"] for r in ref))
                     rcpu = ratio(cpu, statistics.mean(r["proxy_cpu_us_per_req"] for r in ref))
                     per_round = "/".join(f"{ratio(x['rps'], y['rps']):.2f}" for x, y in zip(runs, ref))
+                    interval = ratio_interval(runs, ref)
                 else:
-                    rrps = rp99 = rcpu = None
+                    rrps = rp99 = rcpu = interval = None
                     per_round = "–"
                 spread = (max(r["rps"] for r in runs) - min(r["rps"] for r in runs)) / rps * 100 if rps else 0
                 errs = sum(r["non2xx"] + sum(r["socket_errors"].values()) for r in runs)
                 if errs:
                     warn.append(f"{c} c={conns}: {errs} non-2xx responses or socket errors (see {self.jsonl_path})")
                 rows.append([LABELS[c] + (" ⚠" if errs else ""), conns, fnum(rps), fnum(p50, 2), fnum(p99, 2), fnum(cpu, 1),
-                             fnum(user, 1), fnum(rss, 1), fratio(rrps), fratio(rp99), fratio(rcpu), per_round,
+                             fnum(user, 1), fnum(rss, 1), fratio(rrps),
+                             f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "–", fratio(rp99), fratio(rcpu), per_round,
                              f"{len(runs)} ({spread:.0f}%)", fnum(statistics.mean(ups), 1) if ups else "–", fnum(wrkc), fnum(other)])
                 self.emit(dict(kind="load_summary", contender=c, conns=conns, rps=rps, p50_ms=p50, p99_ms=p99,
-                               proxy_cpu_us_per_req=cpu, proxy_user_us_per_req=user, rss_mib=rss, rps_vs_nginx=rrps, p99_vs_nginx=rp99,
+                               proxy_cpu_us_per_req=cpu, proxy_user_us_per_req=user, rss_mib=rss, rps_vs_nginx=rrps,
+                               rps_vs_nginx_interval=list(interval) if interval else None, p99_vs_nginx=rp99,
                                cpu_vs_nginx=rcpu, runs=len(runs), spread_pct=spread))
         header = ["contender", "conns", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "of it user", "RSS MiB", "req/s vs nginx",
-                  "p99 vs nginx", "CPU vs nginx", "req/s ratio per round", "runs (spread)", "upstream µs/req", "wrk CPU %", "other CPU % (max)"]
+                  "95 % interval", "p99 vs nginx", "CPU vs nginx", "req/s ratio per round", "runs (spread)", "upstream µs/req", "wrk CPU %", "other CPU % (max)"]
         text = [f"## Load: wrk -t1 -c{'|'.join(map(str, a.conns))} -d{a.duration}s --latency, keep-alive, GET / "
                 f"(100-byte JSON)\n",
                 f"Placement: {self.placement_text}. Warm-up {a.warmup} s per contender discarded; {a.repeats} measured "
                 "runs each, interleaved (contender order rotated every round). req/s and CPU are means over the runs, "
                 "p50/p99 medians, RSS after the last run. Ratios are against the nginx proxy measured in this same "
-                "invocation; \"per round\" shows each round's req/s ratio, so drift shows. CPU µs/req is utime+stime of "
+                "invocation; \"per round\" shows each round's req/s ratio, so drift shows, and the 95 % interval is a "
+                "bootstrap over the paired rounds: a target inside it is met only within the noise. CPU µs/req is utime+stime of "
                 "the proxy's process tree (all threads) from /proc, divided by the requests wrk completed; \"of it user\" is "
                 "the utime part (the rest is the kernel's socket work). \"other CPU\" is "
                 "machine-wide user+system time not used by the harness, wrk, the upstreams or the proxy (other jobs, "
