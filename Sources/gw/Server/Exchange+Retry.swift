@@ -257,8 +257,18 @@ extension Exchange {
         let breakers = upstream.config.reliability.breakers
         guard breakers.limitsConnections else { return nil }
         let health = upstream.health
-        if breakers.maxConnections > 0 && health.connections.load(ordering: .relaxed) + health.pending.load(ordering: .relaxed) >= breakers.maxConnections {
-            return "upstream \"\(upstream.name)\" has max_connections (\(breakers.maxConnections)) connections"
+        let open = health.connections.load(ordering: .relaxed) + health.pending.load(ordering: .relaxed)
+        if breakers.maxConnections > 0 && open >= breakers.maxConnections {
+            // Idle keep-alive connections count toward the limit but carry nothing, and
+            // each loop reuses only its own: one on another loop would refuse this one
+            // until the upstream closed it. Only busy connections refuse; an idle one is
+            // closed to make room (here if this loop has one, else on another loop).
+            if open - health.idle.load(ordering: .relaxed) >= breakers.maxConnections {
+                return "upstream \"\(upstream.name)\" has max_connections (\(breakers.maxConnections)) connections"
+            }
+            if downstream.pool?.closeIdle(of: health) != true {
+                state.pools.shedIdle(of: health, limit: breakers.maxConnections, except: loop)
+            }
         }
         let pending = health.pending.wrappingAdd(1, ordering: .relaxed).newValue
         if breakers.maxPending > 0 && pending > breakers.maxPending {

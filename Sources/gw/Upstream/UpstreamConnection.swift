@@ -18,6 +18,8 @@ final class UpstreamConnection {
     let handler: UpstreamHandler
     /// Pools live as long as the process.
     var pool: UpstreamConnectionPool?
+    /// The breaker counters of the upstream it belongs to (its idle count).
+    var health: UpstreamHealth?
     /// False once the connection can no longer carry another request.
     var reusable = true
     /// Exchanges started on it (more than one: a reused keep-alive connection).

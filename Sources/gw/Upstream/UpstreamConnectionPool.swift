@@ -44,6 +44,7 @@ final class UpstreamConnectionPool {
     func takeIdle(_ target: UpstreamSet.ResolvedTarget) -> UpstreamConnection? {
         guard let list = idleList(target.poolKey) else { return nil }
         while let connection = list.connections.popLast() {
+            connection.health?.idle.wrappingAdd(-1, ordering: .relaxed)
             if connection.channel.isActive && connection.reusable { return connection }
         }
         return nil
@@ -71,16 +72,38 @@ final class UpstreamConnectionPool {
             return
         }
         list.connections.append(connection)
+        connection.health?.idle.wrappingAdd(1, ordering: .relaxed)
     }
 
     func remove(_ connection: UpstreamConnection) {
-        idle[connection.poolKey]?.connections.removeAll { $0 === connection }
+        guard let list = idle[connection.poolKey], let at = list.connections.firstIndex(where: { $0 === connection }) else { return }
+        list.connections.remove(at: at)
+        connection.health?.idle.wrappingAdd(-1, ordering: .relaxed)
+    }
+
+    /// Close one idle connection of the upstream `health` belongs to, if this loop
+    /// has one (to make room under its `max_connections`).
+    @discardableResult
+    func closeIdle(of health: UpstreamHealth) -> Bool {
+        for list in idle.values {
+            guard let at = list.connections.firstIndex(where: { $0.health === health }) else { continue }
+            let connection = list.connections.remove(at: at)
+            health.idle.wrappingAdd(-1, ordering: .relaxed)
+            connection.close()
+            return true
+        }
+        return false
     }
 
     var idleCount: Int { idle.values.reduce(0) { $0 + $1.connections.count } }
 
     func closeAll() {
-        for list in idle.values { for c in list.connections { c.close() } }
+        for list in idle.values {
+            for c in list.connections {
+                c.health?.idle.wrappingAdd(-1, ordering: .relaxed)
+                c.close()
+            }
+        }
         idle.removeAll()
         recentList = nil
     }
@@ -116,6 +139,7 @@ final class UpstreamConnectionPool {
             let connection = UpstreamConnection(channel: channel, poolKey: key, handler: handler)
             handler.connection = connection
             connection.pool = self
+            connection.health = health
             return connection
         }.nonisolated()
     }
@@ -127,13 +151,31 @@ extension UpstreamConnectionPool: Sendable {}
 /// One pool per event loop, found by the loop's identity.
 final class LoopPools: Sendable {
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool?>]
+    private let loops: [any EventLoop]
 
     init(group: any EventLoopGroup) {
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamConnectionPool?>] = [:]
+        var loops: [any EventLoop] = []
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: UpstreamConnectionPool.self, eventLoop: loop)
+            loops.append(loop)
         }
         self.pools = pools
+        self.loops = loops
+    }
+
+    /// Ask the other loops to close an idle connection of the upstream `health`
+    /// belongs to while it has more open than `limit` (each checks on its own loop;
+    /// the first close brings the count down for the rest).
+    func shedIdle(of health: UpstreamHealth, limit: Int, except current: any EventLoop) {
+        for loop in loops where loop !== current {
+            loop.execute {
+                guard health.idle.load(ordering: .relaxed) > 0,
+                    health.connections.load(ordering: .relaxed) + health.pending.load(ordering: .relaxed) > limit
+                else { return }
+                self.pool(for: loop)?.closeIdle(of: health)
+            }
+        }
     }
 
     /// The pool of `loop` (created on first use); call on that loop.

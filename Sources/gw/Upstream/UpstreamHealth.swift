@@ -43,6 +43,10 @@ final class UpstreamHealth: Sendable {
     // Circuit-breaker counters.
     let inFlight = Atomic<Int>(0)
     let connections = Atomic<Int>(0)
+    /// Of `connections`, those waiting in some loop's idle pool: they count toward
+    /// `max_connections` but carry nothing, so they never refuse a request (one is
+    /// closed to make room instead, `Exchange.admitConnection`).
+    let idle = Atomic<Int>(0)
     let pending = Atomic<Int>(0)
     let retries = Atomic<Int>(0)
 

@@ -160,6 +160,24 @@ extension EndToEnd {
             }
         }
 
+        /// Idle keep-alive connections count toward `max_connections` but carry nothing,
+        /// and a loop reuses only its own pool's: an idle one on the other loop used to
+        /// refuse every request of this loop (503 circuit_open, with nothing in flight)
+        /// until the upstream closed it. Now it is closed to make room.
+        @Test func anIdleConnectionOnAnotherLoopDoesNotRefuseUnderMaxConnections() async throws {
+            try await Faults.withUpstreams(1) { ups async throws in
+                try await withGateway(yaml: Faults.yaml(ups, upstream: "circuit_breakers: {max_connections: 1}"), eventLoops: 2) { gw async throws in
+                    // Each request on a new client connection: accepted connections go to the loops in turn.
+                    for i in 0..<8 {
+                        let response = try await gw.send(.GET, "/r\(i)")
+                        #expect(response.status == .ok, "\(i): \(response.status) \(response.header("x-gw-error") ?? "")")
+                    }
+                    let admin = try await gw.admin(.GET, "/admin/upstreams")
+                    #expect(admin.status == .ok)
+                }
+            }
+        }
+
         @Test func aReloadDuringFaultsKeepsServingAndKeepsHealthState() async throws {
             try await Faults.withUpstreams(3) { ups async throws in
                 // A refused connection fails a check at once; the 1 s timeout keeps a check
