@@ -53,7 +53,12 @@ extension FilterChainRun {
             guard requestOpen, !value.isEmpty, value.utf8.allSatisfy(isTokenByte) else { return GW_E_BAD_ARGUMENT }
             setRequestLine(method: HTTPMethod(rawValue: value))
         case GW_ATTR_PATH.rawValue:
-            guard requestOpen, value.utf8.first == 47, !value.utf8.contains(63), !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
+            // Written into the request line as it is: no `?` (the query is its own
+            // attribute), no `#`, no space or control byte (the host already refused CR,
+            // LF and NUL; a tab or DEL would split or garble the line upstream).
+            guard requestOpen, value.utf8.first == 47, !value.utf8.contains(63), !value.utf8.contains(35),
+                value.utf8.allSatisfy(isRequestLineByte)
+            else { return GW_E_BAD_ARGUMENT }
             // The upstream gets the path the route's filters were chosen by, in the same form.
             var path = value
             if normalizesPaths {
@@ -67,12 +72,15 @@ extension FilterChainRun {
             let query = uri.utf8.firstIndex(of: 63).map { String(uri[$0...]) } ?? ""
             setRequestLine(uri: path + query)
         case GW_ATTR_QUERY.rawValue:
-            guard requestOpen, !value.utf8.contains(32), !value.utf8.contains(35) else { return GW_E_BAD_ARGUMENT }
+            guard requestOpen, !value.utf8.contains(35), value.utf8.allSatisfy(isRequestLineByte) else { return GW_E_BAD_ARGUMENT }
             let uri = requestURI
             let path = uri.utf8.firstIndex(of: 63).map { String(uri[..<$0]) } ?? uri
             setRequestLine(uri: value.isEmpty ? path : path + "?" + value)
         case GW_ATTR_AUTHORITY.rawValue:
-            guard requestOpen, !value.isEmpty, !value.utf8.contains(32) else { return GW_E_BAD_ARGUMENT }
+            // A host[:port] for the Host header: no path, query, fragment or userinfo either.
+            guard requestOpen, !value.isEmpty, value.utf8.allSatisfy(isRequestLineByte),
+                !value.utf8.contains(where: { $0 == 47 || $0 == 63 || $0 == 35 || $0 == 64 })
+            else { return GW_E_BAD_ARGUMENT }
             materializeRequestHead()
             storedRequestHead.headers.replaceOrAdd(name: "host", value: value)
         case GW_ATTR_RESPONSE_STATUS.rawValue:
@@ -129,6 +137,11 @@ extension FilterChainRun {
         afterAsyncHook(index)
     }
 }
+
+/// A byte a request target may carry as it is: visible ASCII (RFC 3986 characters, and
+/// percent-encoding for the rest), as gw requires of the targets clients send.
+@inline(__always)
+func isRequestLineByte(_ c: UInt8) -> Bool { c > 32 && c < 127 }
 
 /// An RFC 9110 token character (tchar, §5.6.2): ALPHA, DIGIT or one of
 /// !#$%&'*+-.^_`|~, looked up in a 256-byte table, "1" for a token byte: one load and

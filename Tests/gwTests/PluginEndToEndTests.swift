@@ -40,6 +40,9 @@ extension EndToEnd {
                 #expect(response.status == .ok)
                 let seen = try #require(upstream.lastRequest)
                 #expect(seen.header("x-results") == "0,-2,-2,-2,-2,0,0,0")
+                // Request-line values: tab, fragment, DEL, non-ASCII, a path in Host refused; a valid query set.
+                #expect(seen.header("x-attr-results") == "-2,-2,-2,-2,-2,0")
+                #expect(seen.head.uri == "/?ok=1")
                 #expect(seen.head.headers["x-dup"] == ["z"])
                 #expect(seen.header("x-new") == "1")
                 #expect(seen.header("x-gone") == nil)

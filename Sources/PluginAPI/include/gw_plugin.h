@@ -365,8 +365,9 @@ typedef struct gw_host_v1 {
    * GW_E_NOT_FOUND if not known yet (e.g. RESPONSE_STATUS in a request hook). */
   gw_result (*attribute_get)(gw_stream *s, gw_attribute attr, gw_str *value_out);
   /* Change METHOD, PATH, QUERY or AUTHORITY (request hooks, before the request
-   * is sent upstream) or RESPONSE_STATUS (response header hooks). Others:
-   * GW_E_BAD_ARGUMENT. OWNERSHIP: value copied. */
+   * is sent upstream) or RESPONSE_STATUS (response header hooks). Others, and a
+   * path, query or authority that is not visible ASCII or holds a '#' (an
+   * authority: also '/', '?', '@'), GW_E_BAD_ARGUMENT. OWNERSHIP: value copied. */
   gw_result (*attribute_set)(gw_stream *s, gw_attribute attr, gw_str value);
 
   /* ---- body [HOOK] -------------------------------------------------------- */

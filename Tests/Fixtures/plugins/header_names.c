@@ -1,7 +1,9 @@
-/* Fixture "fixture_header_names": what the header setters accept.
+/* Fixture "fixture_header_names": what the header and request-line setters accept.
  *   on_request_headers  tries header_set / header_add / header_remove with valid
  *                       and invalid names, and reports each result code in the
- *                       request header "x-results" (comma-separated). */
+ *                       request header "x-results" (comma-separated); then
+ *                       attribute_set of the path, query and authority with values
+ *                       that would garble the request line or Host, in "x-attr-results". */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +36,15 @@ static gw_status on_request_headers(void *f, gw_stream *s, bool eos) {
   char text[64];
   int n = snprintf(text, sizeof text, "%d,%d,%d,%d,%d,%d,%d,%d", r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
   g_host->header_set(s, GW_REQUEST, STR("x-results"), (gw_str){text, (size_t)n});
+  gw_result a[6];
+  a[0] = g_host->attribute_set(s, GW_ATTR_PATH, STR("/a\tb"));        /* tab: splits the request line */
+  a[1] = g_host->attribute_set(s, GW_ATTR_PATH, STR("/a#b"));         /* fragment */
+  a[2] = g_host->attribute_set(s, GW_ATTR_QUERY, STR("a=\x7f"));      /* DEL */
+  a[3] = g_host->attribute_set(s, GW_ATTR_QUERY, STR("a=\xc3\xbc"));  /* outside ASCII */
+  a[4] = g_host->attribute_set(s, GW_ATTR_AUTHORITY, STR("evil/x"));  /* a path in Host */
+  a[5] = g_host->attribute_set(s, GW_ATTR_QUERY, STR("ok=1"));        /* valid */
+  n = snprintf(text, sizeof text, "%d,%d,%d,%d,%d,%d", a[0], a[1], a[2], a[3], a[4], a[5]);
+  g_host->header_set(s, GW_REQUEST, STR("x-attr-results"), (gw_str){text, (size_t)n});
   return GW_CONTINUE;
 }
 
