@@ -73,22 +73,22 @@ final class Outcomes: @unchecked Sendable {
     @Test func aConnectionThatStopsAnsweringIsDroppedAndANewOneTriedAfterTheRetryInterval() async throws {
         let server = try await SilentServer.start()
         let endpoint = try #require(RedisClient.Endpoint(url: "redis://127.0.0.1:\(server.port)"))
-        let client = RedisClient(endpoint: endpoint, timeout: .milliseconds(100), group: MultiThreadedEventLoopGroup.singleton, retryInterval: .milliseconds(400))
+        let client = RedisClient(endpoint: endpoint, timeout: .milliseconds(300), group: MultiThreadedEventLoopGroup.singleton, retryInterval: .seconds(1))
         defer { client.close() }
 
         let first = await Self.failure(client.send(["PING"], on: Self.loop))
         #expect(first?.contains("did not answer") == true, "\(first ?? "answered")")
-        try await Self.poll { server.closed == 1 }
-        #expect(server.closed == 1, "the stalled connection was closed")
 
         // Down for the retry interval: commands fail at once, without a connection.
         let started = ContinuousClock.now
         let down = await Self.failure(client.send(["PING"], on: Self.loop))
         #expect(down?.contains("down") == true, "\(down ?? "answered")")
-        #expect(ContinuousClock.now - started < .milliseconds(90), "failed before its timeout")
+        #expect(ContinuousClock.now - started < .milliseconds(250), "failed before its timeout")
+        try await Self.poll { server.closed == 1 }
+        #expect(server.closed == 1, "the stalled connection was closed")
         #expect(server.accepted == 1)
 
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: .milliseconds(1_100))
         let third = await Self.failure(client.send(["PING"], on: Self.loop))
         try await Self.poll { server.accepted == 2 }
         #expect(server.accepted == 2, "a new connection after the retry interval: \(third ?? "answered")")
@@ -196,7 +196,8 @@ final class Outcomes: @unchecked Sendable {
         #expect(burst.ahead == [999_600_000], "600,000 × 1,666 ns")
         let refused = try await store.gcra(key: "burst", limits: [limit], cost: 600_000, on: Self.loop).get()
         #expect(!refused.admitted, "the tolerance is used up")
-        // It would fit once 999.2 ms less the time since the burst have passed.
-        #expect((900_000_000...999_200_000).contains(refused.waitNanoseconds), "\(refused.waitNanoseconds)")
+        // It would fit once 999.2 ms less the time since the burst have passed (that time is
+        // a round trip, slower on a loaded machine: the bound only says it was counted in ns).
+        #expect((500_000_000...999_200_000).contains(refused.waitNanoseconds), "\(refused.waitNanoseconds)")
     }
 }

@@ -89,8 +89,9 @@ final class RedisClient: Sendable {
         let promise = loop.makePromise(of: RESPValue.self)
         let sent = Sent()
         let deadline = loop.scheduleTask(in: timeout) {
-            promise.fail(SharedStoreUnavailable("Redis did not answer within \(self.timeout.nanoseconds / 1_000_000) ms"))
+            // Down first: a command sent once this one failed must not go to the same connection.
             if let channel = sent.channel.withLock({ $0 }) { self.dropStalled(channel) }
+            promise.fail(SharedStoreUnavailable("Redis did not answer within \(self.timeout.nanoseconds / 1_000_000) ms"))
         }
         promise.futureResult.whenComplete { _ in deadline.cancel() }
         channel().whenComplete { result in
