@@ -117,31 +117,12 @@ extension EndToEnd {
         /// waits for 100 Continue must get it there too.
         @Test(arguments: ["/v1/chat/completions", "/apis/summarize"])
         func anExpect100ContinueRequestGets100WhereGwReadsTheBodyItself(_ path: String) async throws {
-            let yaml = """
-                version: 1
-                listeners: [{name: main, address: "127.0.0.1:0"}]
-                admin: off
-                ai:
-                  providers:
-                    mock: {type: mock}
-                  models:
-                    - name: fast
-                      deployments: [{provider: mock, model: mock-1}]
-                routes:
+            // The prompt API's config (`PromptTemplateOnAIRoute`), plus an AI route without filters.
+            let yaml = PromptTemplateOnAIRoute.yaml + """
+
                   - name: chat
                     match: {prefix: /v1/}
                     ai: {endpoint: chat, models: [fast]}
-                  - name: summarize
-                    match: {prefix: /apis/summarize}
-                    ai: {endpoint: chat, models: [fast]}
-                    filters:
-                      - plugin: prompt_template
-                        config:
-                          name: summarize
-                          version: "1"
-                          model: fast
-                          messages: [{role: user, content: "Summarize: {{text}}"}]
-                          variables: {text: {type: string, required: true}}
 
                 """
             try await withGateway(yaml: yaml) { gw in

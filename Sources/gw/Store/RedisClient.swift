@@ -100,13 +100,7 @@ final class RedisClient: Sendable {
                 promise.fail(SharedStoreUnavailable("Redis is unreachable: \(error)"))
             case .success(let channel):
                 sent.channel.withLock { $0 = channel }
-                let reply = channel.eventLoop.makePromise(of: RESPValue.self)
-                // A write that never reaches the handler (the channel closed meanwhile)
-                // fails its reply here; completing a promise twice is a no-op.
-                let written = channel.eventLoop.makePromise(of: Void.self)
-                channel.writeAndFlush((args: args, promise: reply), promise: written)
-                written.futureResult.whenFailure { reply.fail($0) }
-                reply.futureResult.whenComplete { result in
+                Self.write(args, to: channel).whenComplete { result in
                     switch result {
                     case .success(.error(let message)): promise.fail(SharedStoreUnavailable("Redis error: \(message)"))
                     case .success(let value): promise.succeed(value)
@@ -116,6 +110,17 @@ final class RedisClient: Sendable {
             }
         }
         return promise.futureResult
+    }
+
+    /// Write one command; its reply, or the write's failure: a write that never reaches
+    /// the handler (the channel closed meanwhile) fails the reply here, where it would
+    /// otherwise never complete (completing a promise twice is a no-op).
+    private static func write(_ args: [RESPArgument], to channel: any Channel) -> EventLoopFuture<RESPValue> {
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush((args: args, promise: reply), promise: written)
+        written.futureResult.whenFailure { reply.fail($0) }
+        return reply.futureResult
     }
 
     /// A command on `channel` timed out: drop the connection if it is still the current one.
@@ -194,11 +199,7 @@ final class RedisClient: Sendable {
         let names = commands.map(\.name).joined(separator: " and ")
         let loop = channel.eventLoop
         let checks = commands.map { command -> EventLoopFuture<Void> in
-            let reply = loop.makePromise(of: RESPValue.self)
-            let written = loop.makePromise(of: Void.self)
-            channel.writeAndFlush((args: command.args, promise: reply), promise: written)
-            written.futureResult.whenFailure { reply.fail($0) }
-            return reply.futureResult.flatMapThrowing { value in
+            write(command.args, to: channel).flatMapThrowing { value in
                 if case .error(let message) = value { throw RESPError("\(command.name) failed: \(message)") }
             }
         }
